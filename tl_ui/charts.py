@@ -1,0 +1,189 @@
+"""Pure chart functions: events in, Plotly figures and sentences out.
+
+No Streamlit here, so the tests need no server.
+
+Every figure has one trace per strategy in fixed order and colour (see :mod:`tl_ui.style`), even before the
+strategy's first epoch, so the legend never jumps while the race grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tl_engine.config import STRATEGY_NAMES, EpochResult
+from tl_ui.style import FONT, color, fmt_params, label
+
+XAxis = str  # "epoch" | "seconds"
+
+
+def _base_layout(fig: go.Figure, height: int) -> go.Figure:
+    # uirevision keeps the user's zoom and legend clicks across the redraw of every tick.
+    fig.update_layout(
+        uirevision="race",
+        height=height,
+        font=FONT,
+        template="plotly_white",
+        margin=dict(l=70, r=20, t=40, b=60),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, font=dict(size=20)),
+        hoverlabel=dict(font_size=16),
+    )
+    return fig
+
+
+def _by_strategy(events: Iterable[EpochResult], strategies: Sequence[str]) -> dict[str, list[EpochResult]]:
+    out: dict[str, list[EpochResult]] = {s: [] for s in strategies}
+    for e in events:
+        out.setdefault(e.strategy, []).append(e)
+    return out
+
+
+def race_figure(
+    events: Sequence[EpochResult],
+    x: XAxis = "epoch",
+    strategies: Sequence[str] = STRATEGY_NAMES,
+    epochs: int | None = None,
+    chance: float | None = None,
+) -> go.Figure:
+    """Test accuracy (%) per strategy against epoch or cumulative compute seconds.
+
+    Args:
+        events: the race so far, in any order.
+        x: "epoch" or "seconds" (the strategy's cumulative compute seconds).
+        strategies: which traces to draw (always all of them, empty until their first epoch).
+        epochs: planned epochs; fixes the epoch axis so it does not rescale every tick.
+        chance: accuracy of guessing (1 / classes), drawn as a dotted reference line.
+    """
+    if x not in ("epoch", "seconds"):
+        raise ValueError(f"x must be 'epoch' or 'seconds', not {x!r}")
+    fig = go.Figure()
+    for s, evs in _by_strategy(events, strategies).items():
+        xs = [e.epoch if x == "epoch" else round(e.cum_seconds, 2) for e in evs]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[round(100 * e.test_acc, 2) for e in evs],
+                name=label(s),
+                mode="lines+markers",
+                line=dict(color=color(s), width=5),
+                marker=dict(size=11),
+                hovertemplate=f"{label(s)}: %{{y:.1f}} %<extra></extra>",
+            )
+        )
+    if chance is not None:
+        fig.add_hline(y=100 * chance, line_dash="dot", line_color="#888", annotation_text="chance",
+                      annotation_position="bottom right", annotation_font_size=16)
+    xaxis = dict(title="epoch", dtick=1, range=[0.8, epochs + 0.2]) if x == "epoch" and epochs else {}
+    if x == "epoch" and not epochs:
+        xaxis = dict(title="epoch", dtick=1)
+    if x == "seconds":
+        xaxis = dict(title="compute seconds", rangemode="tozero")
+    fig.update_layout(xaxis=xaxis, yaxis=dict(title="test accuracy (%)", range=[0, 101]))
+    return _base_layout(fig, height=460)
+
+
+def loss_figure(events: Sequence[EpochResult], strategies: Sequence[str] = STRATEGY_NAMES) -> go.Figure:
+    """Train loss (solid) and test loss (dashed) per strategy and epoch."""
+    fig = go.Figure()
+    for s, evs in _by_strategy(events, strategies).items():
+        xs = [e.epoch for e in evs]
+        common = dict(mode="lines+markers", legendgroup=s, marker=dict(size=9))
+        fig.add_trace(go.Scatter(x=xs, y=[e.train_loss for e in evs], name=f"{label(s)} train",
+                                 line=dict(color=color(s), width=4), **common))
+        fig.add_trace(go.Scatter(x=xs, y=[e.test_loss for e in evs], name=f"{label(s)} test",
+                                 line=dict(color=color(s), width=4, dash="dash"), **common))
+    fig.update_layout(xaxis=dict(title="epoch", dtick=1),
+                      yaxis=dict(title="cross-entropy loss", rangemode="tozero"))
+    return _base_layout(fig, height=420)
+
+
+def summary_figure(summary: dict[str, dict]) -> go.Figure:
+    """Side-by-side bars: final accuracy, trainable parameters and compute seconds per strategy.
+
+    Args:
+        summary: ``tl_engine.config.summarize(events)``: strategy -> {final_test_acc, trainable_params,
+            compute_seconds, ...}.
+    """
+    names = list(summary)
+    keys = ("final_test_acc", "trainable_params", "compute_seconds")
+    col = {k: [summary[s][k] for s in names] for k in keys}
+    panels = [
+        ("final test accuracy (%)", [100 * v for v in col["final_test_acc"]], lambda v: f"{v:.1f} %"),
+        ("trainable parameters", col["trainable_params"], lambda v: fmt_params(int(v))),
+        ("compute seconds", col["compute_seconds"], lambda v: f"{v:.1f} s"),
+    ]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.08)
+    for i, (_title, values, fmt) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Bar(
+                x=[label(s) for s in names],
+                y=values,
+                marker_color=[color(s) for s in names],
+                text=[fmt(v) for v in values],
+                textposition="outside",
+                textfont=dict(size=18),
+                cliponaxis=False,
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_yaxes(showticklabels=False, range=[0, 1.2 * max(values, default=1) or 1], row=1, col=i)
+    fig.update_annotations(font_size=20)
+    fig = _base_layout(fig, height=380)
+    fig.update_layout(margin=dict(t=60))
+    return fig
+
+
+def _cost_ratio(a: dict, b: dict) -> float | None:
+    """a's compute seconds over b's, or None when either was not measured."""
+    sa, sb = a["compute_seconds"], b["compute_seconds"]
+    return sa / sb if sa > 0 and sb > 0 else None
+
+
+def _cost_phrase(ratio: float | None) -> str:
+    """The winner's compute against the runner-up's ("its"), as a phrase that follows a comma."""
+    if ratio is None:
+        return "at a compute cost that was not measured"
+    if ratio >= 1.1:
+        return f"at {ratio:.1f}x its compute cost"
+    if ratio <= 1 / 1.1:
+        return f"with {1 / ratio:.1f}x less compute"
+    return "at about the same compute cost"
+
+
+def verdict(summary: dict[str, dict]) -> str:
+    """One sentence that reads the race from its numbers, right for every ordering and for ties.
+
+    Accuracies are compared as displayed (0.1 points), so two strategies that show the same number tie.
+    Example: "Fine-tune finished highest at 91.2 %, 4.1 points above Frozen, at 3.0x its compute cost;
+    Scratch trailed at 71.0 %."
+    """
+    if not summary:
+        return "No results yet."
+    pct = {s: round(100 * v["final_test_acc"], 1) for s, v in summary.items()}
+    ranked = sorted(summary, key=lambda s: -pct[s])  # stable: ties keep race order
+    best = ranked[0]
+    if len(ranked) == 1:
+        return f"{label(best)} reached {pct[best]:.1f} %."
+    tied = [s for s in ranked if pct[s] == pct[best]]
+    named = len(tied) if len(tied) > 1 else 2  # strategies the sentence's first half already names
+    tail = "".join(f"; {label(s)} trailed at {pct[s]:.1f} %" for s in ranked[named:]) + "."
+    if len(tied) > 1:
+        # Among equals the cheaper one is the better choice: say which, and by how much.
+        cheap = min(tied, key=lambda s: summary[s]["compute_seconds"])
+        dear = max(tied, key=lambda s: summary[s]["compute_seconds"])
+        names = "All three" if len(tied) == 3 else " and ".join(label(s) for s in tied)
+        ratio = _cost_ratio(summary[dear], summary[cheap])
+        if ratio is None or ratio < 1.1:
+            return f"{names} tied at {pct[best]:.1f} % at about the same compute cost{tail}"
+        cost = f"{label(cheap)} needed {ratio:.1f}x less compute than {label(dear)}"
+        return f"{names} tied at {pct[best]:.1f} %, but {cost}{tail}"
+    second = ranked[1]
+    gap = pct[best] - pct[second]
+    cost = _cost_phrase(_cost_ratio(summary[best], summary[second]))
+    lead = f"{label(best)} finished highest at {pct[best]:.1f} %"
+    return f"{lead}, {gap:.1f} points above {label(second)}, {cost}{tail}"

@@ -1,0 +1,103 @@
+"""The background worker: runs one race in a daemon thread and keeps its events in a plain object.
+
+The worker never touches Streamlit (it has no ScriptRunContext: writes would be lost silently). The page
+reads :meth:`RaceRun.snapshot` from its own thread, so the only thing shared is a lock-guarded list.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tl_engine.config import EpochResult, RunConfig
+from tl_engine.errors import ConfigError, DataError, WeightsMissingError
+
+log = logging.getLogger(__name__)
+
+RaceFn = Callable[[RunConfig, threading.Event], Iterator[EpochResult]]
+# Errors whose messages are written for people: shown as they are, without a traceback.
+HUMAN_ERRORS = (ConfigError, DataError, WeightsMissingError)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of a run's state at one instant."""
+
+    events: list[EpochResult]
+    status: str  # "running" | "done" | "stopped" | "error"
+    error: str | None
+    cfg: RunConfig
+    started_at: float
+    finished_at: float | None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def total(self) -> int:
+        """Planned number of events: one per strategy and epoch."""
+        return self.cfg.epochs * len(self.cfg.strategies)
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, len(self.events) / self.total) if self.total else 1.0
+
+
+@dataclass
+class RaceRun:
+    """One race: its config, the events so far, and how it ended."""
+
+    cfg: RunConfig
+    events: list[EpochResult] = field(default_factory=list)
+    status: str = "running"
+    error: str | None = None
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            return Snapshot(list(self.events), self.status, self.error, self.cfg, self.started_at,
+                            self.finished_at)
+
+    def stop(self) -> None:
+        """Ask the worker to stop; the engine checks the event between batches, so this is prompt."""
+        self.stop_event.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def _work(self, race: RaceFn) -> None:
+        status, error = "done", None
+        try:
+            for ev in race(self.cfg, self.stop_event):
+                with self.lock:
+                    self.events.append(ev)
+            if self.stop_event.is_set():
+                status = "stopped"
+        except HUMAN_ERRORS as e:
+            status, error = "error", str(e)
+        except Exception as e:  # the page must show something rather than spin forever
+            log.exception("race failed")
+            status, error = "error", f"The race failed unexpectedly: {type(e).__name__}: {e}"
+        with self.lock:
+            self.status, self.error, self.finished_at = status, error, time.time()
+
+
+def start_race(cfg: RunConfig, race: RaceFn | None = None) -> RaceRun:
+    """Start ``race(cfg, stop)`` (default: the engine's) in a daemon thread and return its RaceRun at once."""
+    if race is None:
+        from tl_engine.train import race  # torch-heavy: imported only when a race starts
+
+    run = RaceRun(cfg)
+    # Daemon: a closed tab or a stopped server never waits for a training loop.
+    run.thread = threading.Thread(target=run._work, args=(race,), name="tl-race", daemon=True)
+    run.thread.start()
+    return run

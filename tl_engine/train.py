@@ -1,0 +1,316 @@
+"""The race: three strategies trained side by side, one epoch each in turn.
+
+Reading order: ``race`` (the generator everything else consumes) -> ``_strategy_run`` (one
+strategy's whole life, as a generator of epochs) -> the small helpers below it.
+
+Why it is fast on a 2-core CPU:
+- the dataset is preprocessed once into a normalised tensor (no per-epoch PIL work);
+- frozen stages are deterministic, so their output is computed once and cached; the frozen
+  strategy then trains a linear head on pooled features, and fine-tune runs only its unfrozen
+  stages each epoch (with augmentation on, the *training* images change every epoch, so their
+  frozen prefix is recomputed per batch under no_grad; the test set stays cached);
+- channels_last memory format, all cores, bf16 autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .backbones import SPECS, build
+from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RunConfig, summarize
+from .data import load_dataset, split_balanced, to_model_input
+from .errors import ConfigError
+from .strategies import STRATEGIES, frozen_stages, param_groups
+
+CACHE_BUDGET_BYTES = 1_500_000_000  # above this a frozen prefix is recomputed per batch instead of cached
+EVAL_BATCH = 64  # small eval batches are faster on CPU (they stay in cache)
+
+
+class Cancelled(Exception):
+    """Raised inside a strategy when the stop event is set; the race then ends cleanly."""
+
+
+@dataclass
+class RaceData:
+    """Tensors shared by all strategies of one race: same images, same test set."""
+
+    x_train: torch.Tensor  # float32, N×3×R×R, normalised for the backbone, channels_last
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+    skipped: int = 0
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject configurations that cannot work, with a message a student can act on."""
+    if cfg.backbone not in SPECS:
+        raise ConfigError(f"unknown backbone {cfg.backbone!r}; choose one of: {', '.join(SPECS)}")
+    if not 0 <= cfg.frozen_stages <= NUM_STAGES:
+        raise ConfigError(f"frozen stages k must be between 0 and {NUM_STAGES}, got {cfg.frozen_stages}")
+    bad = [s for s in cfg.strategies if s not in STRATEGY_NAMES]
+    if bad or not cfg.strategies:
+        raise ConfigError(f"strategies must be a non-empty subset of {', '.join(STRATEGY_NAMES)}, got {bad}")
+    if cfg.epochs < 1:
+        raise ConfigError(f"epochs must be at least 1, got {cfg.epochs}")
+    if not 32 <= cfg.resolution <= 320:
+        raise ConfigError(f"resolution must be between 32 and 320 pixels, got {cfg.resolution}")
+    if cfg.batch_size < 2:
+        raise ConfigError(f"batch size must be at least 2, got {cfg.batch_size}")
+    for name in ("lr_head", "lr_body", "lr_scratch"):
+        if not getattr(cfg, name) > 0:
+            raise ConfigError(f"{name} must be a positive number, got {getattr(cfg, name)}")
+    resolve_device(cfg.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; asking for a missing one is an error."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA GPU; use --device auto or cpu")
+    if name == "mps" and not has_mps:
+        raise ConfigError("device 'mps' was asked for, but this machine has no Apple GPU; use --device auto")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}")
+    return torch.device(name)
+
+
+def prepare_data(cfg: RunConfig, device: torch.device) -> RaceData:
+    """Load, split (class-balanced) and preprocess the dataset once for the whole race."""
+    ds = load_dataset(cfg.dataset)
+    xtr, ytr, xte, yte = split_balanced(ds, cfg.train_size, cfg.test_size, cfg.seed)
+    spec = SPECS[cfg.backbone]
+
+    def prep(x):
+        return to_model_input(x, cfg.resolution, spec.mean, spec.std).to(device, memory_format=torch.channels_last)
+
+    return RaceData(prep(xtr), torch.as_tensor(ytr, device=device), prep(xte), torch.as_tensor(yte, device=device),
+                    tuple(ds.info.classes), ds.skipped)
+
+
+def race(cfg: RunConfig, stop: threading.Event | None = None, data: RaceData | None = None) -> Iterator[EpochResult]:
+    """Train the strategies of ``cfg`` round-robin, one epoch each in turn, yielding every epoch.
+
+    The curves grow together, so a UI can draw them racing. Setting ``stop`` ends the race
+    between two batches; epochs already yielded stay valid, nothing half-finished is yielded.
+    """
+    validate(cfg)
+    stop = stop or threading.Event()
+    device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    data = data or prepare_data(cfg, device)
+    runs = [_strategy_run(name, cfg, data, device, stop) for name in cfg.strategies]
+    try:
+        while runs:
+            for run in list(runs):
+                try:
+                    yield next(run)
+                except StopIteration:
+                    runs.remove(run)
+    except Cancelled:
+        return
+    finally:
+        for run in runs:
+            run.close()
+
+
+def run_race(cfg: RunConfig, stop: threading.Event | None = None,
+             on_event: Callable[[EpochResult], None] | None = None) -> dict:
+    """Run a whole race and return the race JSON (config, device, wall seconds, epochs, summary)."""
+    t0 = time.perf_counter()
+    events: list[EpochResult] = []
+    for event in race(cfg, stop):
+        events.append(event)
+        if on_event:
+            on_event(event)
+    complete = len(events) == cfg.epochs * len(cfg.strategies)
+    return {
+        "config": cfg.to_dict(),
+        "device": str(resolve_device(cfg.device)),
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+        "completed": complete,
+        "epochs": [e.to_dict() for e in events],
+        "summary": summarize(events),
+    }
+
+
+class _RngStream:
+    """Give each strategy its own random stream, so its curve does not depend on who races beside it."""
+
+    def __init__(self, seed: int, device: torch.device):
+        self.devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=self.devices):
+            torch.manual_seed(seed)
+            self.state = self._get()
+
+    def _get(self):
+        return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in self.devices]
+
+    def __enter__(self):
+        self._fork = torch.random.fork_rng(devices=self.devices)
+        self._fork.__enter__()
+        cpu, cuda = self.state
+        torch.set_rng_state(cpu)
+        for d, s in zip(self.devices, cuda):
+            torch.cuda.set_rng_state(s, d)
+
+    def __exit__(self, *exc):
+        self.state = self._get()
+        return self._fork.__exit__(*exc)
+
+
+def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.device,
+                  stop: threading.Event) -> Iterator[EpochResult]:
+    """One strategy from model building to the last epoch, yielding an EpochResult per epoch.
+
+    The clock runs only while this generator runs, so ``seconds`` is this strategy's own compute,
+    and the one-time work (building the model, caching frozen outputs) is charged to epoch 1.
+    """
+    t_epoch = time.perf_counter()
+    strategy_seed = cfg.seed * 1000 + STRATEGY_NAMES.index(name)
+    rng = _RngStream(strategy_seed, device)
+    shuffle = torch.Generator().manual_seed(strategy_seed)
+    n_train = len(data.y_train)
+    with rng:
+        net = build(cfg.backbone, len(data.classes), pretrained=STRATEGIES[name]["pretrained"])
+        net = net.to(device, memory_format=torch.channels_last)
+        f = frozen_stages(name, cfg.frozen_stages)
+        net.freeze(f)
+        # Frozen stages never change, so run them once. With augmentation the training images
+        # change every epoch and cannot be cached; the test set always can.
+        train_cache = None if cfg.augment else _cached_prefix(net, data.x_train, f, device)
+        test_cache = _cached_prefix(net, data.x_test, f, device)
+        groups = param_groups(net, name, cfg)
+        opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+        batches = _batch_sizes(n_train, cfg.batch_size)
+        # One-cycle: warm-up then cosine decay, the usual recipe for short runs on little data.
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[g["lr"] for g in groups], total_steps=cfg.epochs * len(batches), pct_start=0.25)
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in net.parameters())
+
+    def train_input(idx: torch.Tensor) -> torch.Tensor:
+        if train_cache is not None:
+            return train_cache[idx]
+        x = data.x_train[idx]
+        return _prefix(net, _augment(x, shuffle) if cfg.augment else x, f, device)
+
+    cum = 0.0
+    for epoch in range(1, cfg.epochs + 1):
+        if epoch > 1:
+            t_epoch = time.perf_counter()
+        with rng:
+            net.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            perm = torch.randperm(n_train, generator=shuffle).to(device)
+            t_train = time.perf_counter()
+            for idx in torch.split(perm, batches):
+                if stop.is_set():
+                    raise Cancelled
+                y = data.y_train[idx]
+                with _amp(device):
+                    logits = net.forward_from(train_input(idx), f).float()
+                    loss = F.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.argmax(1) == y).sum()
+            _sync(device)
+            train_seconds = time.perf_counter() - t_train
+            if test_cache is None:
+                test_loss, test_acc = _evaluate(net, data.x_test, data.y_test, 0, device)
+            else:
+                test_loss, test_acc = _evaluate(net, test_cache, data.y_test, f, device)
+        _sync(device)
+        seconds = time.perf_counter() - t_epoch
+        cum += seconds
+        yield EpochResult(
+            strategy=name, epoch=epoch,
+            train_loss=float(loss_sum) / n_train, train_acc=float(correct) / n_train,
+            test_loss=test_loss, test_acc=test_acc,
+            trainable_params=trainable, total_params=total,
+            seconds=seconds, cum_seconds=cum, images_per_s=n_train / max(train_seconds, 1e-9),
+        )
+
+
+def _amp(device: torch.device):
+    """bf16 autocast on CUDA (tensor cores); plain fp32 elsewhere, so CPU runs are exactly repeatable."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _batch_sizes(n: int, batch_size: int) -> list[int]:
+    """Batch sizes for one epoch; a last batch of one image is merged (BatchNorm needs two)."""
+    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    if len(sizes) > 1 and sizes[-1] < 2:
+        sizes[-2] += sizes.pop()
+    return sizes
+
+
+def _prefix(net, x: torch.Tensor, f: int, device: torch.device) -> torch.Tensor:
+    """Output of the ``f`` frozen stages (no graph: nothing before them learns)."""
+    if f == 0:
+        return x
+    with torch.no_grad(), _amp(device):
+        return net.prefix(x, f).float()
+
+
+def _cached_prefix(net, x: torch.Tensor, f: int, device: torch.device) -> torch.Tensor | None:
+    """The frozen stages' output for the whole set, or None when it would not fit the cache budget."""
+    if f == 0:
+        return x
+    was_training = net.training
+    net.eval()
+    first = _prefix(net, x[:2], f, device)
+    if first[0].numel() * 4 * len(x) > CACHE_BUDGET_BYTES:
+        net.train(was_training)
+        return None
+    out = torch.cat([_prefix(net, x[i:i + EVAL_BATCH], f, device) for i in range(0, len(x), EVAL_BATCH)])
+    net.train(was_training)
+    return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+
+
+def _evaluate(net, x_in: torch.Tensor, y: torch.Tensor, start: int, device: torch.device) -> tuple[float, float]:
+    """Test loss and accuracy (eval mode: BatchNorm uses its running statistics)."""
+    net.eval()
+    loss = torch.zeros((), device=y.device)
+    correct = torch.zeros((), device=y.device, dtype=torch.long)
+    with torch.inference_mode(), _amp(device):
+        for i in range(0, len(y), EVAL_BATCH):
+            logits = net.forward_from(x_in[i:i + EVAL_BATCH], start).float()
+            loss += F.cross_entropy(logits, y[i:i + EVAL_BATCH], reduction="sum")
+            correct += (logits.argmax(1) == y[i:i + EVAL_BATCH]).sum()
+    n = len(y)
+    return float(loss) / n, float(correct) / n if n else math.nan
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random shift (±12%) and zoom (0.9-1.1) per image, on the tensor: no PIL, no flips (digits)."""
+    n = len(x)
+    r = torch.rand(n, 3, generator=gen).to(x.device)
+    scale = 0.9 + 0.2 * r[:, 0]
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+    theta[:, :, 2] = (r[:, 1:] - 0.5) * 0.25
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=False).contiguous(
+        memory_format=torch.channels_last)

@@ -99,11 +99,18 @@ def prepare_data(cfg: RunConfig, device: torch.device) -> RaceData:
                     tuple(ds.info.classes), ds.skipped)
 
 
-def race(cfg: RunConfig, stop: threading.Event | None = None, data: RaceData | None = None) -> Iterator[EpochResult]:
+def race(cfg: RunConfig, stop: threading.Event | None = None, data: RaceData | None = None,
+         models: dict[str, torch.nn.Module] | None = None) -> Iterator[EpochResult]:
     """Train the strategies of ``cfg`` round-robin, one epoch each in turn, yielding every epoch.
 
     The curves grow together, so a UI can draw them racing. Setting ``stop`` ends the race
     between two batches; epochs already yielded stay valid, nothing half-finished is yielded.
+
+    Args:
+        cfg: what to run.
+        stop: set it (from any thread) to cancel.
+        data: preprocessed tensors to reuse (default: built from ``cfg``).
+        models: if given, filled with each strategy's network as it trains (for inspection).
     """
     validate(cfg)
     stop = stop or threading.Event()
@@ -111,7 +118,7 @@ def race(cfg: RunConfig, stop: threading.Event | None = None, data: RaceData | N
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     data = data or prepare_data(cfg, device)
-    runs = [_strategy_run(name, cfg, data, device, stop) for name in cfg.strategies]
+    runs = [_strategy_run(name, cfg, data, device, stop, models) for name in cfg.strategies]
     try:
         while runs:
             for run in list(runs):
@@ -172,7 +179,7 @@ class _RngStream:
 
 
 def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.device,
-                  stop: threading.Event) -> Iterator[EpochResult]:
+                  stop: threading.Event, models: dict | None = None) -> Iterator[EpochResult]:
     """One strategy from model building to the last epoch, yielding an EpochResult per epoch.
 
     The clock runs only while this generator runs, so ``seconds`` is this strategy's own compute,
@@ -188,6 +195,8 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
         net = net.to(device, memory_format=torch.channels_last)
         f = frozen_stages(name, cfg.frozen_stages)
         net.freeze(f)
+        if models is not None:
+            models[name] = net
         # Frozen stages never change, so run them once. With augmentation the training images
         # change every epoch and cannot be cached; the test set always can.
         train_cache = None if cfg.augment else _cached_prefix(net, data.x_train, f, device)

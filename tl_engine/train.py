@@ -199,8 +199,8 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
             models[name] = net
         # Frozen stages never change, so run them once. With augmentation the training images
         # change every epoch and cannot be cached; the test set always can.
-        train_cache = None if cfg.augment else _cached_prefix(net, data.x_train, f, device)
-        test_cache = _cached_prefix(net, data.x_test, f, device)
+        train_cache = None if cfg.augment else _cached_prefix(net, data.x_train, f, device, stop)
+        test_cache = _cached_prefix(net, data.x_test, f, device, stop)
         groups = param_groups(net, name, cfg)
         opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
         batches = _batch_sizes(n_train, cfg.batch_size)
@@ -283,7 +283,8 @@ def _prefix(net, x: torch.Tensor, f: int, device: torch.device) -> torch.Tensor:
         return net.prefix(x, f).float()
 
 
-def _cached_prefix(net, x: torch.Tensor, f: int, device: torch.device) -> torch.Tensor | None:
+def _cached_prefix(net, x: torch.Tensor, f: int, device: torch.device,
+                   stop: threading.Event) -> torch.Tensor | None:
     """The frozen stages' output for the whole set, or None when it would not fit the cache budget."""
     if f == 0:
         return x
@@ -293,7 +294,12 @@ def _cached_prefix(net, x: torch.Tensor, f: int, device: torch.device) -> torch.
     if first[0].numel() * 4 * len(x) > CACHE_BUDGET_BYTES:
         net.train(was_training)
         return None
-    out = torch.cat([_prefix(net, x[i:i + EVAL_BATCH], f, device) for i in range(0, len(x), EVAL_BATCH)])
+    chunks = []
+    for i in range(0, len(x), EVAL_BATCH):
+        if stop.is_set():  # caching 5,000 images takes seconds: stay responsive to Stop
+            raise Cancelled
+        chunks.append(_prefix(net, x[i:i + EVAL_BATCH], f, device))
+    out = torch.cat(chunks)
     net.train(was_training)
     return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
 

@@ -40,11 +40,11 @@ def sidebar(datasets: Sequence[Any], backbone_title: Callable[[str], str] = str)
     sb.header("Race settings")
     name = sb.selectbox(
         "Dataset", list(by_name), key="w_dataset",
-        format_func=lambda n: f"{n} ({by_name[n].domain})",
+        format_func=lambda n: getattr(by_name[n], "title", n),
     )
     info = by_name[name]
     sb.markdown(
-        f"**{info.domain}** · similar to ImageNet? **{info.similarity}**  \n"
+        f"{info.domain}  \nSimilar to ImageNet? **{info.similarity}**  \n"
         f"{info.n_train:,} train / {info.n_test:,} test images · {S.num_classes(info)} classes"
     )
     sb.selectbox("Backbone (ImageNet-pretrained)", list(BACKBONE_NAMES), key="w_backbone",

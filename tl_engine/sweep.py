@@ -9,7 +9,7 @@ The three kinds:
   features), then one scratch race as the reference line.
 - ``size``: all three strategies at 50, 100, ..., 5000 training images (ascending, cheap first),
   clamped to what the dataset offers.
-- ``domain``: all three strategies on every bundled dataset (plus ``base.dataset`` when it is a user's
+- ``domain``: all three strategies on every bundled dataset (plus ``base_cfg.dataset`` when it is a user's
   own), at one size, ordered by the dataset's similarity to ImageNet (high, medium, low, unknown).
 """
 
@@ -36,29 +36,29 @@ CLAIM = "a pretrained model fine-tuned on 500 examples outperforms a model train
 
 # ---- the grid ---------------------------------------------------------------------------------------------
 
-def plan(kind: str, base: RunConfig, **opts) -> list[RunConfig]:
+def plan(kind: str, base_cfg: RunConfig, **opts) -> list[RunConfig]:
     """The configs of one experiment, in the order they run (see the module docstring).
 
     Args:
         kind: "freeze", "size" or "domain".
-        base: dataset, backbone, size, epochs, ... that every run shares.
+        base_cfg: dataset, backbone, size, epochs, ... that every run shares.
         opts: ``ks`` (freeze), ``sizes`` and ``n_train`` (size; ``n_train`` = images the dataset
             offers, looked up when omitted), ``datasets`` (domain: list of DatasetInfo-like records).
     """
     if kind == "freeze":
         ks = opts.get("ks") or range(NUM_STAGES, -1, -1)
-        runs = [replace(base, strategies=("finetune",), frozen_stages=k) for k in ks]
-        return runs + [replace(base, strategies=("scratch",), frozen_stages=0)]  # scratch ignores k
+        runs = [replace(base_cfg, strategies=("finetune",), frozen_stages=k) for k in ks]
+        return runs + [replace(base_cfg, strategies=("scratch",), frozen_stages=0)]  # scratch ignores k
     if kind == "size":
-        n_train = opts.get("n_train") or _info(base.dataset).n_train
+        n_train = opts.get("n_train") or _info(base_cfg.dataset).n_train
         wanted = opts.get("sizes") or SIZES
         sizes = sorted({min(s, n_train) for s in wanted})  # 5000 on a 4000-image set becomes 4000
-        return [replace(base, train_size=s, strategies=STRATEGY_NAMES) for s in sizes]
+        return [replace(base_cfg, train_size=s, strategies=STRATEGY_NAMES) for s in sizes]
     if kind == "domain":
-        infos = list(opts.get("datasets") or _domain_datasets(base.dataset))
+        infos = list(opts.get("datasets") or _domain_datasets(base_cfg.dataset))
         infos.sort(key=lambda i: similarity_rank(i.similarity))  # stable: same tag keeps list order
-        return [replace(base, dataset=i.name, train_size=min(base.train_size, i.n_train),
-                        test_size=min(base.test_size, i.n_test), strategies=STRATEGY_NAMES) for i in infos]
+        return [replace(base_cfg, dataset=i.name, train_size=min(base_cfg.train_size, i.n_train),
+                        test_size=min(base_cfg.test_size, i.n_test), strategies=STRATEGY_NAMES) for i in infos]
     raise ConfigError(f"unknown experiment {kind!r}; choose one of: {', '.join(KINDS)}")
 
 
@@ -82,10 +82,8 @@ def _info(dataset: str):
 def _domain_datasets(base_dataset: str) -> list:
     from .data import list_datasets
 
-    infos = list(list_datasets())
-    if base_dataset not in {i.name for i in infos}:  # the user's own dataset joins the bundled ones
-        infos.append(_info(base_dataset))
-    return infos
+    infos = list(list_datasets())  # the user's own dataset (a path) joins the bundled ones
+    return infos + ([] if base_dataset in {i.name for i in infos} else [_info(base_dataset)])
 
 
 # ---- running it -------------------------------------------------------------------------------------------
@@ -123,7 +121,7 @@ def run_cost(cfg: RunConfig) -> float:
     return cfg.epochs * cfg.train_size * sum(share[s] for s in cfg.strategies) + cfg.test_size
 
 
-def run_sweep(kind: str, base: RunConfig, store=None, stop: threading.Event | None = None,
+def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event | None = None,
               on_run: Callable[[Progress], None] | None = None, **opts) -> Iterator[SweepRun]:
     """Run the experiment's grid in order, yielding each race once it has finished.
 
@@ -134,7 +132,7 @@ def run_sweep(kind: str, base: RunConfig, store=None, stop: threading.Event | No
     """
     from .train import prepare_data, race, resolve_device, validate  # torch: only when something runs
 
-    configs = plan(kind, base, **opts)
+    configs = plan(kind, base_cfg, **opts)
     for c in configs:
         validate(c)  # a bad setting fails now, not after an hour of sweeping
     stop = stop or threading.Event()
@@ -281,26 +279,20 @@ CSV_COLUMNS = ["run", "reused", "device", *_CONFIG_COLS, *_EPOCH_COLS]
 
 def to_csv(runs: Iterable[SweepRun], path: str | Path | TextIO) -> None:
     """Write the runs' epochs as CSV to a path or an open text stream."""
-    if not isinstance(path, (str, Path)):
-        return _write_csv(runs, path)
-    with open(path, "w", newline="") as f:
-        _write_csv(runs, f)
+    if isinstance(path, (str, Path)):
+        with open(path, "w", newline="") as f:
+            return to_csv(runs, f)
+    w = csv.DictWriter(path, CSV_COLUMNS)
+    w.writeheader()
+    for i, r in enumerate(runs):
+        cfg = {**r.config.to_dict(), "strategies": "+".join(r.config.strategies)}
+        w.writerows({"run": i, "reused": int(r.reused), "device": r.device, **cfg, **e} for e in r.epochs)
 
 
 def csv_text(runs: Iterable[SweepRun]) -> str:
     buf = io.StringIO()
-    _write_csv(runs, buf)
+    to_csv(runs, buf)
     return buf.getvalue()
-
-
-def _write_csv(runs: Iterable[SweepRun], f: TextIO) -> None:
-    w = csv.DictWriter(f, CSV_COLUMNS)
-    w.writeheader()
-    for i, r in enumerate(runs):
-        cfg = r.config.to_dict()
-        cfg["strategies"] = "+".join(cfg["strategies"])
-        for e in r.epochs:
-            w.writerow({"run": i, "reused": int(r.reused), "device": r.device, **cfg, **e})
 
 
 def read_csv(path: str | Path | TextIO) -> list[SweepRun]:

@@ -1,0 +1,238 @@
+"""The experiments page: a sweep of races (freeze depth, data size or domain), points appearing as runs finish.
+
+Thin on purpose: the grid and the results store live in tl_engine.sweep / tl_engine.store, the figures in
+tl_ui.experiment_charts. The sweep runs in a daemon thread that never calls st.*; it fills a lock-guarded
+SweepJob kept in st.session_state, and a fragment redraws from it every second while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from tl_engine.config import NUM_STAGES, RunConfig
+from tl_engine.data import list_datasets
+from tl_engine.errors import ConfigError, DataError, WeightsMissingError
+from tl_engine.store import ResultStore
+from tl_engine.sweep import (
+    CLAIM,
+    SIZES,
+    Progress,
+    SweepRun,
+    csv_text,
+    curve_points,
+    learning_curve_verdict,
+    plan,
+    run_sweep,
+    swept_value,
+    transfer_gains,
+)
+from tl_ui import experiment_charts as charts
+from tl_ui.settings import num_classes, snap, test_options, train_options
+
+log = logging.getLogger(__name__)
+CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
+POLL_SECONDS = 1.0
+EXPERIMENTS = {
+    "freeze": ("Freeze depth", "Fine-tune with k = 7, 6, …, 0 frozen stages (cheapest first), then one scratch race as "
+               "the reference. How many ImageNet stages should stay locked? (Yosinski et al. 2014)"),
+    "size": ("Data size", "All three strategies at 50 to 5,000 training images: learning curves. Does a pretrained "
+             f"model really need less data? The claim under test: {CLAIM}."),
+    "domain": ("Domain similarity", "All three strategies on every bundled dataset at one size. Does transfer help "
+               "more when the images look like ImageNet photos?"),
+}
+HUMAN_ERRORS = (ConfigError, DataError, WeightsMissingError)
+
+
+@dataclass
+class SweepJob:
+    """One sweep: what the worker thread has finished so far. Read it only through :meth:`snapshot`."""
+
+    kind: str
+    base: RunConfig
+    opts: dict
+    total: int
+    runs: list[SweepRun] = field(default_factory=list)
+    progress: Progress | None = None
+    status: str = "running"  # "running" | "done" | "stopped" | "error"
+    error: str | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"runs": list(self.runs), "progress": self.progress, "status": self.status, "error": self.error}
+
+    def work(self) -> None:
+        status, error = "done", None
+        try:
+            for run in run_sweep(self.kind, self.base, ResultStore(), self.stop_event, on_run=self._on_progress,
+                                 **self.opts):
+                with self.lock:
+                    self.runs.append(run)
+            if self.stop_event.is_set() and len(self.runs) < self.total:
+                status = "stopped"
+        except HUMAN_ERRORS as e:
+            status, error = "error", str(e)
+        except Exception as e:  # show something rather than a bar that never moves
+            log.exception("sweep failed")
+            status, error = "error", f"The sweep failed unexpectedly: {type(e).__name__}: {e}"
+        with self.lock:
+            self.status, self.error = status, error
+
+    def _on_progress(self, p: Progress) -> None:
+        with self.lock:
+            self.progress = p
+
+
+@st.cache_resource(show_spinner=False)
+def datasets() -> list:
+    return list_datasets()
+
+
+def base_settings() -> dict:
+    """Start from the race page's settings when this session has them, so the two pages share runs."""
+    race = st.session_state.get("tl_settings") or {}
+    names = {f for f in RunConfig.__dataclass_fields__}
+    return RunConfig(**{k: v for k, v in race.items() if k in names}).to_dict()
+
+
+def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
+    """The widgets; returns the experiment, the shared config and the grid options."""
+    ss, base = st.session_state, base_settings()
+    by_name = {i.name: i for i in infos}
+    for key in ("dataset", "backbone", "train_size", "test_size", "epochs", "resolution", "seed"):
+        ss.setdefault(f"xp_{key}", base[key])
+    if ss["xp_dataset"] not in by_name:
+        ss["xp_dataset"] = infos[0].name
+    kind = st.radio("Experiment", list(EXPERIMENTS), key="xp_kind", horizontal=True,
+                    format_func=lambda k: EXPERIMENTS[k][0])
+    st.markdown(EXPERIMENTS[kind][1])
+    c1, c2, c3, c4 = st.columns(4)
+    name = c1.selectbox("Dataset", list(by_name), key="xp_dataset", disabled=kind == "domain",
+                        format_func=lambda n: getattr(by_name[n], "title", n),
+                        help="The domain experiment runs every bundled dataset.")
+    info = by_name[name]
+    c2.selectbox("Backbone", ["mobilenet_v2", "efficientnet_lite0"], key="xp_backbone")
+    for key, options in (("train_size", train_options(info)), ("test_size", test_options(info))):
+        if ss[f"xp_{key}"] not in options:  # the dataset changed: snap to a size it can supply
+            ss[f"xp_{key}"] = snap(ss[f"xp_{key}"], options)
+    c3.select_slider("Training images", train_options(info), key="xp_train_size", disabled=kind == "size",
+                     format_func=lambda v: f"{v:,}", help="The size experiment sweeps this.")
+    c4.slider("Epochs", 1, 30, key="xp_epochs")
+    opts: dict = {}
+    with st.expander("Grid and advanced settings"):
+        if kind == "freeze":
+            ks = st.multiselect("k values (run from 7 down to 0)", list(range(NUM_STAGES, -1, -1)),
+                                default=list(range(NUM_STAGES, -1, -1)), key="xp_ks")
+            opts["ks"] = sorted(ks, reverse=True) or None
+        if kind == "size":
+            offered = sorted({min(s, info.n_train) for s in SIZES if min(s, info.n_train) >= num_classes(info)})
+            sizes = st.multiselect("Training-set sizes", offered, default=offered, key="xp_sizes")
+            opts["sizes"] = sorted(sizes) or None
+        st.select_slider("Resolution (pixels)", [32, 48, 64, 96, 128, 160, 224], key="xp_resolution")
+        st.select_slider("Test images", test_options(info), key="xp_test_size", format_func=lambda v: f"{v:,}")
+        st.number_input("Seed", 0, 9999, step=1, key="xp_seed")
+    fields = ("dataset", "backbone", "train_size", "test_size", "epochs", "resolution", "seed")
+    cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}})
+    return kind, cfg, opts
+
+
+def start(kind: str, cfg: RunConfig, opts: dict) -> None:
+    """Button callback: stop any sweep of this session and start this one in a daemon thread."""
+    old = st.session_state.get("xp_job")
+    if old is not None:
+        old.stop_event.set()
+    job = SweepJob(kind, cfg, opts, total=len(plan(kind, cfg, **opts)))
+    # Daemon: a closed tab or a stopped server never waits for a sweep.
+    threading.Thread(target=job.work, name="tl-sweep", daemon=True).start()
+    st.session_state["xp_job"] = job
+
+
+def stop() -> None:
+    job = st.session_state.get("xp_job")
+    if job is not None:
+        job.stop_event.set()
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def results_polling() -> None:
+    results(polling=True)
+
+
+@st.fragment
+def results_idle() -> None:
+    results(polling=False)
+
+
+def results(polling: bool) -> None:
+    """Progress, the figure, the conclusion, reuse notes and downloads, drawn from the job's snapshot."""
+    job: SweepJob | None = st.session_state.get("xp_job")
+    if job is None:
+        st.info("Pick an experiment and press **▷ Run experiment**. Points appear as runs finish; runs done "
+                "before (here or with `python -m tl_engine sweep`) are reused from the results store at once.")
+        return
+    snap = job.snapshot()
+    if polling and snap["status"] != "running":
+        st.rerun()  # once: the full rerun stops polling and re-enables the Run button
+    kind, runs, p = job.kind, snap["runs"], snap["progress"]
+    st.subheader(f"{EXPERIMENTS[kind][0]}: {job.base.dataset if kind != 'domain' else 'all datasets'}, "
+                 f"{job.base.backbone}, {job.base.epochs} epochs")
+    if snap["status"] == "error":
+        st.error(snap["error"])
+    if snap["status"] == "running":
+        p = p or Progress(0, job.total, 0, 0.0, None, None)
+        st.progress(min(1.0, p.fraction), text=("stopping… " if job.stop_event.is_set() else "")
+                    + charts.progress_text(p))
+    elif snap["status"] == "stopped":
+        st.warning(f"Stopped after {len(runs)} of {job.total} runs; the finished ones are kept and shown.")
+    fname = f"experiment-{kind}-{job.base.dataset}"
+    plotly_config = {"toImageButtonOptions": {"format": "png", "filename": fname, "scale": 2}}
+    if kind == "freeze":
+        fig = charts.freeze_figure(runs)
+    elif kind == "size":
+        verdict = learning_curve_verdict(curve_points(runs))
+        fig = charts.size_figure(runs, verdict if snap["status"] != "running" else None)
+        if snap["status"] != "running" and runs:
+            st.markdown(f'<div class="tl-verdict">{verdict.sentence}</div>', unsafe_allow_html=True)
+    else:
+        fig = charts.domain_figure(transfer_gains(runs, {i.name: i.similarity for i in datasets()}))
+    st.plotly_chart(fig, key="xp_chart", width="stretch", config=plotly_config)
+    for r in runs:
+        if r.reused:
+            st.caption(f"♻️ {swept_value(kind, r.config)}: reused from the results store (trained earlier on "
+                       f"{r.device or 'an unknown device'}), not trained again.")
+    if runs:
+        st.dataframe(charts.result_rows(kind, runs), hide_index=True, width="stretch")
+        st.download_button("Download CSV (every epoch of every run)", csv_text(runs), file_name=f"{fname}.csv",
+                           mime="text/csv", key="xp_csv")
+
+
+def main() -> None:
+    st.markdown(f"<style>{CSS.read_text()}</style>", unsafe_allow_html=True)
+    st.title("Experiments")
+    st.markdown('<p class="tl-sub">Many races, one question each. Every finished race is kept, so a point '
+                "you have already run appears at once.</p>", unsafe_allow_html=True)
+    try:
+        kind, cfg, opts = settings_form(datasets())
+        grid = plan(kind, cfg, **opts)
+        stored = sum(ResultStore().get(c) is not None for c in grid)
+    except HUMAN_ERRORS as e:
+        st.error(str(e))
+        st.stop()
+    job: SweepJob | None = st.session_state.get("xp_job")
+    running = bool(job and job.snapshot()["status"] == "running")
+    c1, c2, c3 = st.columns([1.3, 0.7, 3], vertical_alignment="center")
+    c1.button("▷ Run experiment", type="primary", disabled=running, on_click=start, args=(kind, cfg, opts),
+              width="stretch")
+    c2.button("Stop", disabled=not running, on_click=stop, width="stretch", key="xp_stop")
+    c3.caption(f"{len(grid)} races, {stored} already in the results store")
+    # run_every is fixed when the fragment is defined, so pick the polling or the idle one on each full run.
+    (results_polling if running else results_idle)()
+
+
+main()

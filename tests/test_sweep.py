@@ -163,6 +163,14 @@ def test_sweep_stores_runs_and_reuses_them_without_training(tmp_path, monkeypatc
     assert [(r.summary, r.epochs) for r in again] == [(r.summary, r.epochs) for r in fresh]
 
 
+def test_k7_is_cheap_because_the_frozen_body_runs_once():
+    cfg = replace(TINY, train_size=64, test_size=32, resolution=48, epochs=3)
+    k7, k0, _scratch = (r.summary for r in run_sweep("freeze", cfg, None, ks=[7, 0]))
+    k7, k0 = k7["finetune"], k0["finetune"]
+    assert k7["trainable_params"] < k0["trainable_params"] / 100
+    assert k7["compute_seconds"] < 0.5 * k0["compute_seconds"]
+
+
 def test_a_strategy_alone_equals_the_same_strategy_in_a_full_race(tmp_path):
     """Why the store may answer a scratch-only run from a three-strategy race (see store.py)."""
     trio = tl_engine.train.run_race(replace(TINY, frozen_stages=5))

@@ -9,10 +9,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tl_engine.backbones import Stage
-from tl_engine.strategies import STRATEGIES, trainable_params
+from tl_engine.config import STRATEGY_NAMES
 from tl_ui.style import LOCKED, color, fmt_params, label
+
+if TYPE_CHECKING:
+    from tl_engine.backbones import Stage
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,11 @@ class StripRow:
         return f"trainable: {fmt_params(self.trainable)} of {fmt_params(self.total)}"
 
 
-def strip_rows(stages: Sequence[Stage], k: int, strategies: Sequence[str] = tuple(STRATEGIES)) -> list[StripRow]:
+def strip_rows(stages: Sequence[Stage], k: int, strategies: Sequence[str] = STRATEGY_NAMES) -> list[StripRow]:
     """What the strip shows for the fine-tune slider at ``k`` (stages = body stages then the head)."""
+    # Imported here: tl_engine.strategies imports torch, and the page paints its first elements without it.
+    from tl_engine.strategies import STRATEGIES, trainable_params
+
     rows = []
     for s in strategies:
         n_frozen = STRATEGIES[s]["frozen"](k)

@@ -10,6 +10,8 @@ COLORS: dict[str, str] = {
 }
 LOCKED = "#c9ced6"  # grey for frozen (locked) blocks
 LABELS: dict[str, str] = {"scratch": "Scratch", "frozen": "Frozen", "finetune": "Fine-tune"}
+# Short names for the select box (the engine's titles are longer and need torch to import).
+BACKBONE_LABELS: dict[str, str] = {"mobilenet_v2": "MobileNetV2", "efficientnet_lite0": "EfficientNet-Lite0"}
 FONT = dict(size=18, color="#111111")
 
 

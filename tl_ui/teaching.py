@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from tl_engine.strategies import STRATEGIES
 from tl_ui.strip import StripRow
 from tl_ui.style import color, fmt_params, label
 
@@ -60,6 +59,8 @@ def strategies_html(rows: Sequence[StripRow], seconds: dict[str, float]) -> str:
         rows: the strip rows (same numbers as the pills).
         seconds: compute seconds per strategy from the last race (missing: not run yet).
     """
+    from tl_engine.strategies import STRATEGIES  # torch-heavy: see tl_ui.strip.strip_rows
+
     cards = []
     for r in rows:
         info = STRATEGIES[r.strategy]

@@ -1,0 +1,161 @@
+"""The live race page: pick a setup, press "▷ Train all three", watch three strategies race.
+
+Thin on purpose: figures come from tl_ui.charts, the worker from tl_ui.runner, the controls from
+tl_ui.controls. The race runs in a daemon thread; a fragment polls its event log while it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from tl_engine.config import NUM_STAGES, summarize
+from tl_engine.data import list_datasets
+from tl_engine.errors import ConfigError, DataError
+from tl_ui import charts, controls, runner
+from tl_ui.counters import counters_html
+from tl_ui.settings import num_classes, to_config
+from tl_ui.strip import StripRow, strip_html, strip_rows
+from tl_ui.style import BACKBONE_LABELS
+from tl_ui.teaching import guide_cell, guide_html, strategies_html
+
+CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
+POLL_SECONDS = 0.5
+PLOTLY_CONFIG = {"displayModeBar": False}  # no toolbar on a projector
+
+
+@st.cache_resource(show_spinner=False)
+def datasets() -> list:
+    return list_datasets()
+
+
+@st.cache_resource(show_spinner=False)
+def stage_rows(backbone: str, n_classes: int, k: int) -> list[StripRow]:
+    from tl_engine.backbones import stage_table  # imports torch: only after the first paint
+
+    return strip_rows(stage_table(backbone, n_classes), k)  # builds the model without weights: fast
+
+
+def start(settings: dict) -> None:
+    """Button callback: stop any previous race of this session and start a new one."""
+    old = st.session_state.get("race_run")
+    if old is not None:
+        old.stop()
+    st.session_state["race_run"] = runner.start_race(to_config(settings))
+
+
+def stop() -> None:
+    run = st.session_state.get("race_run")
+    if run is not None:
+        run.stop()
+
+
+def show_result(snap: runner.Snapshot) -> None:
+    summary = summarize(snap.events)
+    st.subheader("Result")
+    prefix = ""
+    if snap.status == "stopped":
+        prefix = f"Stopped after {len(snap.events)} of {snap.total} epochs. "
+    st.markdown(f'<div class="tl-verdict">{prefix}{charts.verdict(summary)}</div>', unsafe_allow_html=True)
+    st.plotly_chart(charts.summary_figure(summary), key="summary_chart", width="stretch", config=PLOTLY_CONFIG)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_polling() -> None:
+    live(polling=True)
+
+
+@st.fragment
+def live_idle() -> None:
+    live(polling=False)
+
+
+def live(polling: bool) -> None:
+    """Progress, counters, curves and (once finished) the result, drawn from the worker's event log."""
+    run: runner.RaceRun | None = st.session_state.get("race_run")
+    if run is None:
+        st.info("Press **▷ Train all three** to start the race. Curves appear after each epoch.")
+        return
+    snap = run.snapshot()
+    if polling and not snap.running:
+        st.rerun()  # once: the full rerun stops the polling and redraws the buttons
+    cfg = snap.cfg
+    if snap.status == "error":
+        st.error(snap.error)
+    if snap.running:
+        elapsed = time.time() - snap.started_at
+        what = "preparing data and ImageNet weights…" if not snap.events else "training"
+        if run.stop_event.is_set():
+            what = "stopping…"
+        st.progress(snap.progress, text=f"{len(snap.events)} of {snap.total} epochs · {elapsed:.0f} s · {what}")
+    st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs), unsafe_allow_html=True)
+    tab_acc, tab_loss = st.tabs(["Test accuracy", "Loss"])
+    with tab_acc:
+        by_seconds = st.toggle("x-axis: compute seconds (instead of epochs)", key="x_seconds")
+        info = next((i for i in datasets() if i.name == cfg.dataset), None)
+        fig = charts.race_figure(snap.events, x="seconds" if by_seconds else "epoch", strategies=cfg.strategies,
+                                 epochs=cfg.epochs, chance=1 / num_classes(info) if info else None)
+        st.plotly_chart(fig, key="race_chart", width="stretch", config=PLOTLY_CONFIG)
+    with tab_loss:
+        st.plotly_chart(charts.loss_figure(snap.events, cfg.strategies), key="loss_chart", width="stretch",
+                        config=PLOTLY_CONFIG)
+    if not snap.running and snap.events:
+        show_result(snap)
+
+
+def main() -> None:
+    st.markdown(f"<style>{CSS.read_text()}</style>", unsafe_allow_html=True)
+    st.title("Transfer learning race")
+    st.markdown(
+        '<p class="tl-sub">Same images, same network, three ways to train it: from scratch, on a frozen '
+        "ImageNet backbone, or fine-tuning its last stages. Who wins, and at what cost?</p>",
+        unsafe_allow_html=True,
+    )
+    try:
+        infos = datasets()
+        settings = controls.sidebar(infos, backbone_title=lambda b: BACKBONE_LABELS.get(b, b))
+    except (ConfigError, DataError) as e:
+        st.error(str(e))
+        st.stop()
+    info = next(i for i in infos if i.name == settings["dataset"])
+
+    # The strip needs torch (stage_table); reserve its place and fill it after the cheap parts are drawn,
+    # so that the first paint does not wait for the import on a cold server.
+    st.subheader("Who learns what")
+    strip_slot = st.container()
+
+    run: runner.RaceRun | None = st.session_state.get("race_run")
+    snap = run.snapshot() if run else None
+    running = bool(snap and snap.running)
+    c1, c2, c3 = st.columns([1.3, 0.7, 3], vertical_alignment="center")
+    c1.button("▷ Train all three", type="primary", disabled=running, on_click=start, args=(settings,),
+              width="stretch")
+    c2.button("Stop", disabled=not running, on_click=stop, width="stretch")
+    if running and to_config(settings) != snap.cfg:
+        c3.info("The race keeps its settings; your changes apply to the next race.")
+
+    # run_every is fixed when the fragment is defined, so pick the polling or the idle one on each full run.
+    (live_polling if running else live_idle)()
+
+    try:
+        rows = stage_rows(settings["backbone"], num_classes(info), settings["frozen_stages"])
+    except (ConfigError, DataError) as e:
+        st.error(str(e))
+        st.stop()
+    with strip_slot:
+        st.markdown(strip_html(rows), unsafe_allow_html=True)
+        k = settings["frozen_stages"]
+        st.caption(f"Coloured blocks learn; grey 🔒 blocks keep their ImageNet weights (fine-tune, k = {k}: "
+                   f"the first {k} of {NUM_STAGES} stages). Hatched: random start. Numbers: parameters per block.")
+
+    st.subheader("The three strategies")
+    seconds = {s: v["compute_seconds"] for s, v in summarize(snap.events).items()} if snap else {}
+    st.markdown(strategies_html(rows, seconds), unsafe_allow_html=True)
+    st.subheader("Which one should I use?")
+    cell = guide_cell(settings["train_size"] / num_classes(info), info.similarity)
+    st.markdown(guide_html(cell), unsafe_allow_html=True)
+
+
+main()

@@ -105,7 +105,8 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     """The widgets; returns the experiment, the shared config and the grid options."""
     ss, base = st.session_state, base_settings()
     by_name = {i.name: i for i in infos}
-    for key in ("dataset", "backbone", "train_size", "test_size", "epochs", "resolution", "seed"):
+    fields = ("dataset", "backbone", "train_size", "test_size", "epochs", "resolution", "seed", "frozen_stages")
+    for key in fields:
         ss.setdefault(f"xp_{key}", base[key])
     if ss["xp_dataset"] not in by_name:
         ss["xp_dataset"] = infos[0].name
@@ -134,10 +135,11 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
             offered = sorted({min(s, info.n_train) for s in SIZES if min(s, info.n_train) >= num_classes(info)})
             sizes = st.multiselect("Training-set sizes", offered, default=offered, key="xp_sizes")
             opts["sizes"] = sorted(sizes) or None
+        if kind != "freeze":
+            st.slider("Fine-tune: frozen stages k", 0, NUM_STAGES, key="xp_frozen_stages")
         st.select_slider("Resolution (pixels)", [32, 48, 64, 96, 128, 160, 224], key="xp_resolution")
         st.select_slider("Test images", test_options(info), key="xp_test_size", format_func=lambda v: f"{v:,}")
         st.number_input("Seed", 0, 9999, step=1, key="xp_seed")
-    fields = ("dataset", "backbone", "train_size", "test_size", "epochs", "resolution", "seed")
     cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}})
     return kind, cfg, opts
 
@@ -180,8 +182,9 @@ def results(polling: bool) -> None:
     if polling and snap["status"] != "running":
         st.rerun()  # once: the full rerun stops polling and re-enables the Run button
     kind, runs, p = job.kind, snap["runs"], snap["progress"]
-    st.subheader(f"{EXPERIMENTS[kind][0]}: {job.base.dataset if kind != 'domain' else 'all datasets'}, "
-                 f"{job.base.backbone}, {job.base.epochs} epochs")
+    b = job.base
+    st.subheader(f"{EXPERIMENTS[kind][0]}: {b.dataset if kind != 'domain' else 'all datasets'}, {b.backbone}, "
+                 f"{b.epochs} epochs" + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
     if snap["status"] == "error":
         st.error(snap["error"])
     if snap["status"] == "running":

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import streamlit as st
 
-from tl_engine.config import NUM_STAGES, RunConfig
+from tl_engine.config import BACKBONE_NAMES, NUM_STAGES, RunConfig
 from tl_engine.data import list_datasets
 from tl_engine.errors import ConfigError, DataError, WeightsMissingError
 from tl_engine.store import ResultStore
@@ -32,7 +32,7 @@ from tl_engine.sweep import (
     transfer_gains,
 )
 from tl_ui import experiment_charts as charts
-from tl_ui.settings import num_classes, snap, test_options, train_options
+from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
 
 log = logging.getLogger(__name__)
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -118,13 +118,13 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
                         format_func=lambda n: getattr(by_name[n], "title", n),
                         help="The domain experiment runs every bundled dataset.")
     info = by_name[name]
-    c2.selectbox("Backbone", ["mobilenet_v2", "efficientnet_lite0"], key="xp_backbone")
+    c2.selectbox("Backbone", list(BACKBONE_NAMES), key="xp_backbone")
     for key, options in (("train_size", train_options(info)), ("test_size", test_options(info))):
         if ss[f"xp_{key}"] not in options:  # the dataset changed: snap to a size it can supply
             ss[f"xp_{key}"] = snap(ss[f"xp_{key}"], options)
     c3.select_slider("Training images", train_options(info), key="xp_train_size", disabled=kind == "size",
                      format_func=lambda v: f"{v:,}", help="The size experiment sweeps this.")
-    c4.slider("Epochs", 1, 30, key="xp_epochs")
+    c4.slider("Epochs", 1, MAX_EPOCHS, key="xp_epochs")
     opts: dict = {}
     with st.expander("Grid and advanced settings"):
         if kind == "freeze":
@@ -137,10 +137,13 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
             opts["sizes"] = sorted(sizes) or None
         if kind != "freeze":
             st.slider("Fine-tune: frozen stages k", 0, NUM_STAGES, key="xp_frozen_stages")
-        st.select_slider("Resolution (pixels)", [32, 48, 64, 96, 128, 160, 224], key="xp_resolution")
+        st.select_slider("Resolution (pixels)", RESOLUTIONS, key="xp_resolution")
         st.select_slider("Test images", test_options(info), key="xp_test_size", format_func=lambda v: f"{v:,}")
-        st.number_input("Seed", 0, 9999, step=1, key="xp_seed")
+        st.number_input("Seed", 0, MAX_SEED, step=1, key="xp_seed")
     cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}})
+    if kind == "domain" and base["dataset"] not in by_name:  # the race page's own (uploaded) dataset joins
+        cfg = replace(cfg, dataset=base["dataset"])
+        st.caption(f"Plus your dataset: {base['dataset']}")
     return kind, cfg, opts
 
 

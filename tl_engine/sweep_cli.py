@@ -25,8 +25,9 @@ Run one of three experiments as a grid of races and print a table when done.
   domain  all three strategies on every bundled dataset (plus --dataset when it is your own path) at
           --train-size: the transfer gain over scratch, ordered by similarity to ImageNet.
 
-The race options set everything the runs share; the swept one (--frozen, --train-size or --dataset) is
-ignored. Finished races are kept in $TL_RACE_DATA/results.sqlite (default data/results.sqlite) and reused.
+The race options set everything the runs share; the swept one is ignored (--frozen for freeze,
+--train-size for size, a bundled --dataset for domain). Finished races are kept in
+$TL_RACE_DATA/results.sqlite (default data/results.sqlite) and reused.
 Ctrl-C stops within a batch: the races that finished are kept, printed and written.
 """
 

@@ -18,12 +18,11 @@ from tl_ui import charts, controls, runner
 from tl_ui.counters import counters_html
 from tl_ui.settings import num_classes, to_config
 from tl_ui.strip import StripRow, strip_html, strip_rows
-from tl_ui.style import BACKBONE_LABELS
+from tl_ui.style import BACKBONE_LABELS, color
 from tl_ui.teaching import guide_cell, guide_html, strategies_html
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 POLL_SECONDS = 0.5
-PLOTLY_CONFIG = {"displayModeBar": False}  # no toolbar on a projector
 
 
 @st.cache_resource(show_spinner=False)
@@ -36,6 +35,13 @@ def stage_rows(backbone: str, n_classes: int, k: int) -> list[StripRow]:
     from tl_engine.backbones import stage_table  # imports torch: only after the first paint
 
     return strip_rows(stage_table(backbone, n_classes), k)  # builds the model without weights: fast
+
+
+def plot(fig, key: str) -> None:
+    """A chart that keeps its identity (key) across redraws, so Plotly updates it in place."""
+    # theme=None: Streamlit's theme would shrink and grey out the big fonts set in tl_ui.charts.
+    # No toolbar on a projector.
+    st.plotly_chart(fig, key=key, width="stretch", theme=None, config={"displayModeBar": False})
 
 
 def start(settings: dict) -> None:
@@ -58,8 +64,13 @@ def show_result(snap: runner.Snapshot) -> None:
     prefix = ""
     if snap.status == "stopped":
         prefix = f"Stopped after {len(snap.events)} of {snap.total} epochs. "
-    st.markdown(f'<div class="tl-verdict">{prefix}{charts.verdict(summary)}</div>', unsafe_allow_html=True)
-    st.plotly_chart(charts.summary_figure(summary), key="summary_chart", width="stretch", config=PLOTLY_CONFIG)
+    best = max(summary, key=lambda s: summary[s]["final_test_acc"])
+    st.markdown(f'<div class="tl-verdict" style="border-left-color:{color(best)}">{prefix}'
+                f"{charts.verdict(summary)}</div>", unsafe_allow_html=True)
+    if snap.finished_at:
+        st.caption(f"{len(snap.events)} epochs in {snap.finished_at - snap.started_at:.0f} s wall-clock "
+                   "(data preparation and weight loading included).")
+    plot(charts.summary_figure(summary), key="summary_chart")
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -90,27 +101,29 @@ def live(polling: bool) -> None:
         if run.stop_event.is_set():
             what = "stopping…"
         st.progress(snap.progress, text=f"{len(snap.events)} of {snap.total} epochs · {elapsed:.0f} s · {what}")
-    st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs), unsafe_allow_html=True)
-    tab_acc, tab_loss = st.tabs(["Test accuracy", "Loss"])
+    # Counters beside the chart, not above it: the curves must fit on one projector screen with the strip.
+    left, right = st.columns([3.3, 1])
+    with right:
+        by_seconds = st.toggle("x-axis: compute seconds", key="x_seconds")
+        st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs), unsafe_allow_html=True)
+    tab_acc, tab_loss = left.tabs(["Test accuracy", "Loss"])
     with tab_acc:
-        by_seconds = st.toggle("x-axis: compute seconds (instead of epochs)", key="x_seconds")
         info = next((i for i in datasets() if i.name == cfg.dataset), None)
         fig = charts.race_figure(snap.events, x="seconds" if by_seconds else "epoch", strategies=cfg.strategies,
                                  epochs=cfg.epochs, chance=1 / num_classes(info) if info else None)
-        st.plotly_chart(fig, key="race_chart", width="stretch", config=PLOTLY_CONFIG)
+        plot(fig, key="race_chart")
     with tab_loss:
-        st.plotly_chart(charts.loss_figure(snap.events, cfg.strategies), key="loss_chart", width="stretch",
-                        config=PLOTLY_CONFIG)
+        plot(charts.loss_figure(snap.events, cfg.strategies), key="loss_chart")
     if not snap.running and snap.events:
         show_result(snap)
 
 
 def main() -> None:
     st.markdown(f"<style>{CSS.read_text()}</style>", unsafe_allow_html=True)
-    st.title("Transfer learning race")
+    head, c1, c2 = st.columns([3, 1.25, 0.6], vertical_alignment="bottom")  # buttons in the title row
+    head.title("Transfer learning race")
     st.markdown(
-        '<p class="tl-sub">Same images, same network, three ways to train it: from scratch, on a frozen '
-        "ImageNet backbone, or fine-tuning its last stages. Who wins, and at what cost?</p>",
+        '<p class="tl-sub">Same images, same network, three ways to train it. Who wins, and at what cost?</p>',
         unsafe_allow_html=True,
     )
     try:
@@ -123,18 +136,16 @@ def main() -> None:
 
     # The strip needs torch (stage_table); reserve its place and fill it after the cheap parts are drawn,
     # so that the first paint does not wait for the import on a cold server.
-    st.subheader("Who learns what")
     strip_slot = st.container()
 
     run: runner.RaceRun | None = st.session_state.get("race_run")
     snap = run.snapshot() if run else None
     running = bool(snap and snap.running)
-    c1, c2, c3 = st.columns([1.3, 0.7, 3], vertical_alignment="center")
     c1.button("▷ Train all three", type="primary", disabled=running, on_click=start, args=(settings,),
               width="stretch")
     c2.button("Stop", disabled=not running, on_click=stop, width="stretch")
     if running and to_config(settings) != snap.cfg:
-        c3.info("The race keeps its settings; your changes apply to the next race.")
+        st.info("The race keeps running with the settings it started with; your changes apply to the next race.")
 
     # run_every is fixed when the fragment is defined, so pick the polling or the idle one on each full run.
     (live_polling if running else live_idle)()

@@ -81,7 +81,7 @@ def race_figure(
     if x == "seconds":
         xaxis = dict(title="compute seconds", rangemode="tozero")
     fig.update_layout(xaxis=xaxis, yaxis=dict(title="test accuracy (%)", range=[0, 101]))
-    return _base_layout(fig, height=460)
+    return _base_layout(fig, height=440)
 
 
 def loss_figure(events: Sequence[EpochResult], strategies: Sequence[str] = STRATEGY_NAMES) -> go.Figure:

@@ -28,8 +28,8 @@ def counters_html(events: Sequence[EpochResult], strategies: Sequence[str], epoc
         else:
             body = (
                 f'<div class="tl-big">{100 * e.test_acc:.1f} %</div>'
-                f'<div class="tl-meta">epoch {e.epoch}/{epochs} · {e.cum_seconds:.1f} s compute · '
-                f"{e.images_per_s:,.0f} img/s</div>"
+                f'<div class="tl-meta">epoch {e.epoch}/{epochs} · {e.cum_seconds:.1f} s compute<br>'
+                f"{e.images_per_s:,.0f} images/s</div>"
             )
         cards.append(
             f'<div class="tl-counter" data-strategy="{s}" style="border-left-color:{color(s)}">'

@@ -106,14 +106,15 @@ def live(polling: bool) -> None:
     with right:
         by_seconds = st.toggle("x-axis: compute seconds", key="x_seconds")
         st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs), unsafe_allow_html=True)
+    x = "seconds" if by_seconds else "epoch"
     tab_acc, tab_loss = left.tabs(["Test accuracy", "Loss"])
     with tab_acc:
         info = next((i for i in datasets() if i.name == cfg.dataset), None)
-        fig = charts.race_figure(snap.events, x="seconds" if by_seconds else "epoch", strategies=cfg.strategies,
+        fig = charts.race_figure(snap.events, x=x, strategies=cfg.strategies,
                                  epochs=cfg.epochs, chance=1 / num_classes(info) if info else None)
         plot(fig, key="race_chart")
     with tab_loss:
-        plot(charts.loss_figure(snap.events, cfg.strategies), key="loss_chart")
+        plot(charts.loss_figure(snap.events, cfg.strategies, x=x, epochs=cfg.epochs), key="loss_chart")
     if not snap.running and snap.events:
         show_result(snap)
 

@@ -49,8 +49,9 @@ def test_race_figure_x_switches_to_cumulative_compute_seconds():
     assert list(by_secs.data[0].x) == [6.0, 12.0, 18.0]  # scratch: 6 s per epoch
     assert list(by_secs.data[1].x) == [1.0, 2.0, 3.0]
     assert by_secs.layout.xaxis.title.text == "compute seconds"
-    with pytest.raises(ValueError):
-        race_figure(EVENTS, x="minutes")
+    for fig in (race_figure, loss_figure):
+        with pytest.raises(ValueError):
+            fig([], x="minutes")
 
 
 def test_race_figure_keeps_three_traces_while_the_race_is_young():
@@ -65,6 +66,7 @@ def test_loss_figure_has_train_and_test_loss_per_strategy():
     train, test = fig.data[4], fig.data[5]  # fine-tune
     assert train.name == "Fine-tune train" and test.line.dash == "dash"
     assert list(test.y) == pytest.approx([2.5, 1.25, 2.5 / 3])
+    assert list(loss_figure(EVENTS, x="seconds").data[5].x) == [3.0, 6.0, 9.0]  # fine-tune: 3 s per epoch
 
 
 def test_summary_figure_bars_match_the_summary():

@@ -56,11 +56,9 @@ def race_figure(
         epochs: planned epochs; fixes the epoch axis so it does not rescale every tick.
         chance: accuracy of guessing (1 / classes), drawn as a dotted reference line.
     """
-    if x not in ("epoch", "seconds"):
-        raise ValueError(f"x must be 'epoch' or 'seconds', not {x!r}")
-    fig = go.Figure()
+    fig, xaxis = go.Figure(), _x_axis(x, epochs)
     for s, evs in _by_strategy(events, strategies).items():
-        xs = [e.epoch if x == "epoch" else round(e.cum_seconds, 2) for e in evs]
+        xs = _x_values(evs, x)
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -75,27 +73,35 @@ def race_figure(
     if chance is not None:
         fig.add_hline(y=100 * chance, line_dash="dot", line_color="#888", annotation_text="chance",
                       annotation_position="bottom right", annotation_font_size=16)
-    xaxis = dict(title="epoch", dtick=1, range=[0.8, epochs + 0.2]) if x == "epoch" and epochs else {}
-    if x == "epoch" and not epochs:
-        xaxis = dict(title="epoch", dtick=1)
-    if x == "seconds":
-        xaxis = dict(title="compute seconds", rangemode="tozero")
     fig.update_layout(xaxis=xaxis, yaxis=dict(title="test accuracy (%)", range=[0, 101]))
     return _base_layout(fig, height=440)
 
 
-def loss_figure(events: Sequence[EpochResult], strategies: Sequence[str] = STRATEGY_NAMES) -> go.Figure:
-    """Train loss (solid) and test loss (dashed) per strategy and epoch."""
-    fig = go.Figure()
+def _x_values(evs: list[EpochResult], x: XAxis) -> list[float]:
+    return [e.epoch if x == "epoch" else round(e.cum_seconds, 2) for e in evs]
+
+
+def _x_axis(x: XAxis, epochs: int | None) -> dict:
+    """Epochs: integer ticks on a fixed range (no rescaling every tick); seconds: from zero."""
+    if x not in ("epoch", "seconds"):
+        raise ValueError(f"x must be 'epoch' or 'seconds', not {x!r}")
+    if x == "seconds":
+        return dict(title="compute seconds", rangemode="tozero")
+    return dict(title="epoch", dtick=1, range=[0.8, epochs + 0.2]) if epochs else dict(title="epoch", dtick=1)
+
+
+def loss_figure(events: Sequence[EpochResult], strategies: Sequence[str] = STRATEGY_NAMES, x: XAxis = "epoch",
+                epochs: int | None = None) -> go.Figure:
+    """Train loss (solid) and test loss (dashed) per strategy, against epoch or compute seconds."""
+    fig, xaxis = go.Figure(), _x_axis(x, epochs)
     for s, evs in _by_strategy(events, strategies).items():
-        xs = [e.epoch for e in evs]
+        xs = _x_values(evs, x)
         common = dict(mode="lines+markers", legendgroup=s, marker=dict(size=9))
         fig.add_trace(go.Scatter(x=xs, y=[e.train_loss for e in evs], name=f"{label(s)} train",
                                  line=dict(color=color(s), width=4), **common))
         fig.add_trace(go.Scatter(x=xs, y=[e.test_loss for e in evs], name=f"{label(s)} test",
                                  line=dict(color=color(s), width=4, dash="dash"), **common))
-    fig.update_layout(xaxis=dict(title="epoch", dtick=1),
-                      yaxis=dict(title="cross-entropy loss", rangemode="tozero"))
+    fig.update_layout(xaxis=xaxis, yaxis=dict(title="cross-entropy loss", rangemode="tozero"))
     return _base_layout(fig, height=420)
 
 

@@ -1,5 +1,9 @@
-"""Streamlit glue for the race page: pure chart functions, the background worker, the page's controls.
+"""Streamlit glue for the race page, kept testable without a server.
 
-Only the modules that render (``controls``, ``teaching``) import streamlit; ``charts``, ``strip`` and
-``runner`` are plain Python and plotly, unit-tested without a server.
+- ``charts``: pure Plotly figures and the verdict sentence; ``strip``, ``counters``, ``teaching``: pure HTML.
+- ``runner``: the background worker (a daemon thread and a lock-guarded event list).
+- ``settings``: URL query values <-> RunConfig, with fallbacks; ``controls``: the sidebar widgets (the only
+  module here that imports streamlit).
+- ``style``: one palette and one set of names for everything.
+- ``experiment_charts``: the figures of the Experiments page.
 """

@@ -207,7 +207,8 @@ def results(polling: bool) -> None:
             st.markdown(f'<div class="tl-verdict">{verdict.sentence}</div>', unsafe_allow_html=True)
     else:
         fig = charts.domain_figure(transfer_gains(runs, {i.name: i.similarity for i in datasets()}))
-    st.plotly_chart(fig, key="xp_chart", width="stretch", config=plotly_config)
+    # theme=None: Streamlit's theme would shrink and grey out the projector-sized fonts of the figure.
+    st.plotly_chart(fig, key="xp_chart", width="stretch", theme=None, config=plotly_config)
     for r in runs:
         if r.reused:
             st.caption(f"♻️ {swept_value(kind, r.config)}: reused from the results store (trained earlier on "

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 import time
 from dataclasses import replace
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import tl_engine.train
@@ -67,6 +69,24 @@ def test_domain_grid_defaults_to_the_bundled_datasets():
     grid = plan("domain", TINY)
     assert {c.dataset for c in grid} >= {"mnist", "fashion-mnist"}
     assert grid[0].dataset == "textures"  # the one tagged "high"
+
+
+def test_domain_grid_adds_the_users_own_dataset_last(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, train_images=rng.integers(0, 255, (30, 28, 28), dtype=np.uint8),
+             train_labels=np.arange(30) % 3, test_images=rng.integers(0, 255, (15, 28, 28), dtype=np.uint8),
+             test_labels=np.arange(15) % 3)
+    grid = plan("domain", replace(TINY, dataset=str(path), train_size=40))
+    assert grid[-1].dataset == str(path) and (grid[-1].train_size, grid[-1].test_size) == (30, 15)
+    assert [c.dataset for c in grid[:-1]] == [i.name for i in plan_infos()]
+    assert plan("domain", replace(TINY, dataset="mnist"))[-1].dataset != str(path)  # bundled base: no extra
+
+
+def plan_infos():
+    from tl_engine.data import list_datasets
+
+    return sorted(list_datasets(), key=lambda i: ("high", "medium", "low").index(i.similarity))
 
 
 def test_unknown_experiment_is_a_config_error():
@@ -164,11 +184,13 @@ def test_sweep_stores_runs_and_reuses_them_without_training(tmp_path, monkeypatc
 
 
 def test_k7_is_cheap_because_the_frozen_body_runs_once():
-    cfg = replace(TINY, train_size=64, test_size=32, resolution=48, epochs=3)
-    k7, k0, _scratch = (r.summary for r in run_sweep("freeze", cfg, None, ks=[7, 0]))
-    k7, k0 = k7["finetune"], k0["finetune"]
-    assert k7["trainable_params"] < k0["trainable_params"] / 100
-    assert k7["compute_seconds"] < 0.5 * k0["compute_seconds"]
+    cfg = replace(TINY, train_size=32, test_size=32, resolution=48, epochs=3)
+    k7, k0 = itertools.islice(run_sweep("freeze", cfg, None, ks=[7, 0]), 2)
+    assert k7.summary["finetune"]["trainable_params"] < k0.summary["finetune"]["trainable_params"] / 100
+    # After epoch 1 (which caches the frozen body's output) k = 7 only trains the head: a large margin, so
+    # other processes on a busy 2-core machine cannot flip the comparison.
+    later = [sum(e["seconds"] for e in r.epochs[1:]) for r in (k7, k0)]
+    assert later[0] < 0.2 * later[1]
 
 
 def test_a_strategy_alone_equals_the_same_strategy_in_a_full_race(tmp_path):

@@ -55,10 +55,11 @@ def plan(kind: str, base_cfg: RunConfig, **opts) -> list[RunConfig]:
         sizes = sorted({min(s, n_train) for s in wanted})  # 5000 on a 4000-image set becomes 4000
         return [replace(base_cfg, train_size=s, strategies=STRATEGY_NAMES) for s in sizes]
     if kind == "domain":
-        infos = list(opts.get("datasets") or _domain_datasets(base_cfg.dataset))
-        infos.sort(key=lambda i: similarity_rank(i.similarity))  # stable: same tag keeps list order
-        return [replace(base_cfg, dataset=i.name, train_size=min(base_cfg.train_size, i.n_train),
-                        test_size=min(base_cfg.test_size, i.n_test), strategies=STRATEGY_NAMES) for i in infos]
+        given = opts.get("datasets")
+        pairs = [(i.name, i) for i in given] if given else _domain_datasets(base_cfg.dataset)
+        pairs.sort(key=lambda p: similarity_rank(p[1].similarity))  # stable: same tag keeps list order
+        return [replace(base_cfg, dataset=name, train_size=min(base_cfg.train_size, i.n_train),
+                        test_size=min(base_cfg.test_size, i.n_test), strategies=STRATEGY_NAMES) for name, i in pairs]
     raise ConfigError(f"unknown experiment {kind!r}; choose one of: {', '.join(KINDS)}")
 
 
@@ -79,11 +80,12 @@ def _info(dataset: str):
     return next((i for i in list_datasets() if i.name == dataset), None) or load_dataset(dataset).info
 
 
-def _domain_datasets(base_dataset: str) -> list:
+def _domain_datasets(base_dataset: str) -> list[tuple[str, object]]:
+    """(dataset argument, DatasetInfo) for the bundled sets, plus the user's own (a path) if that is the base."""
     from .data import list_datasets
 
-    infos = list(list_datasets())  # the user's own dataset (a path) joins the bundled ones
-    return infos + ([] if base_dataset in {i.name for i in infos} else [_info(base_dataset)])
+    pairs = [(i.name, i) for i in list_datasets()]
+    return pairs + ([] if base_dataset in dict(pairs) else [(base_dataset, _info(base_dataset))])
 
 
 # ---- running it -------------------------------------------------------------------------------------------

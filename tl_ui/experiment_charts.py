@@ -7,6 +7,7 @@ so an experiment's Fine-tune line is the same green as on the race page.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -135,7 +136,7 @@ def size_figure(runs: Sequence[SweepRun], verdict: Verdict | None = None) -> go.
 
 def domain_figure(gains: Sequence[Gain]) -> go.Figure:
     """Accuracy points that frozen and fine-tune gain over scratch, per dataset, most ImageNet-like first."""
-    xs = [f"{g.dataset}<br>({g.similarity})" for g in gains]
+    xs = [f"{Path(g.dataset).name}<br>({g.similarity})" for g in gains]  # an uploaded set is a path: its name
     fig = go.Figure()
     for s, attr in (("frozen", "frozen_gain"), ("finetune", "finetune_gain")):
         ys = [round(100 * getattr(g, attr), 2) for g in gains]

@@ -73,6 +73,24 @@ def show_result(snap: runner.Snapshot) -> None:
     plot(charts.summary_figure(summary), key="summary_chart")
 
 
+def figures(snap: runner.Snapshot, x: str) -> tuple:
+    """The race and loss figures, rebuilt only when a new epoch arrived or the x-axis changed.
+
+    Most polls find nothing new; building Plotly figures costs tens of milliseconds of GIL time that the
+    training thread needs on a 2-core machine.
+    """
+    key = (snap.started_at, len(snap.events), x)
+    cached = st.session_state.get("tl_figures")
+    if cached is None or cached[0] != key:
+        cfg = snap.cfg
+        info = next((i for i in datasets() if i.name == cfg.dataset), None)
+        chance = 1 / num_classes(info) if info else None
+        cached = (key, charts.race_figure(snap.events, x, cfg.strategies, cfg.epochs, chance),
+                  charts.loss_figure(snap.events, cfg.strategies, x, cfg.epochs))
+        st.session_state["tl_figures"] = cached
+    return cached[1], cached[2]
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def live_polling() -> None:
     live(polling=True)
@@ -107,14 +125,12 @@ def live(polling: bool) -> None:
         by_seconds = st.toggle("x-axis: compute seconds", key="x_seconds")
         st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs), unsafe_allow_html=True)
     x = "seconds" if by_seconds else "epoch"
+    race_fig, loss_fig = figures(snap, x)
     tab_acc, tab_loss = left.tabs(["Test accuracy", "Loss"])
     with tab_acc:
-        info = next((i for i in datasets() if i.name == cfg.dataset), None)
-        fig = charts.race_figure(snap.events, x=x, strategies=cfg.strategies,
-                                 epochs=cfg.epochs, chance=1 / num_classes(info) if info else None)
-        plot(fig, key="race_chart")
+        plot(race_fig, key="race_chart")
     with tab_loss:
-        plot(charts.loss_figure(snap.events, cfg.strategies, x=x, epochs=cfg.epochs), key="loss_chart")
+        plot(loss_fig, key="loss_chart")
     if not snap.running and snap.events:
         show_result(snap)
 

@@ -67,8 +67,9 @@ def test_frozen_parts_unchanged_by_a_race(tiny_cfg):
         got = models[name].state_dict()
         keys = [key for key in ref if key.startswith(tuple(f"stages.{i}." for i in range(k)))]
         assert keys and all(torch.equal(ref[key], got[key]) for key in keys), name
-        if k < 7:
-            assert not torch.equal(ref[f"stages.{k}.0.conv.0.0.weight"], got[f"stages.{k}.0.conv.0.0.weight"])
+        if k < 7:  # the first trainable stage did learn (so the check above could fail)
+            w = next(key for key in ref if key.startswith(f"stages.{k}.") and key.endswith("weight"))
+            assert not torch.equal(ref[w], got[w])
 
 
 def test_stop_ends_the_race_promptly(tiny_cfg):

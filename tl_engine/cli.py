@@ -104,10 +104,11 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps([{**i.__dict__, "classes": list(i.classes)} for i in infos], indent=1))
         return 0
-    print(f"{'name':<15}{'images':>8}  {'similar to ImageNet':<20}{'licence':<10}domain / classes")
+    print(f"{'name':<15}{'images':>8}  {'like ImageNet?':<16}domain")
     for i in infos:
-        print(f"{i.name:<15}{i.n_train + i.n_test:>8}  {i.similarity:<20}{i.licence:<10}{i.domain}")
-        print(f"{'':<55}{len(i.classes)} classes: {', '.join(i.classes)}")
+        print(f"{i.name:<15}{i.n_train + i.n_test:>8}  {i.similarity:<16}{i.domain}")
+        print(f"{'':<41}{len(i.classes)} classes: {', '.join(i.classes)}")
+        print(f"{'':<41}licence: {i.licence}; source: {i.source}")
     return 0
 
 

@@ -83,7 +83,8 @@ def figures(snap: runner.Snapshot, x: str) -> tuple:
     cached = st.session_state.get("tl_figures")
     if cached is None or cached[0] != key:
         cfg = snap.cfg
-        info = next((i for i in datasets() if i.name == cfg.dataset), None)
+        all_infos = [*datasets(), *st.session_state.get("tl_uploads", {}).values()]
+        info = next((i for i in all_infos if i.name == cfg.dataset), None)
         chance = 1 / num_classes(info) if info else None
         cached = (key, charts.race_figure(snap.events, x, cfg.strategies, cfg.epochs, chance),
                   charts.loss_figure(snap.events, cfg.strategies, x, cfg.epochs))
@@ -145,11 +146,10 @@ def main() -> None:
     )
     try:
         infos = datasets()
-        settings = controls.sidebar(infos, backbone_title=lambda b: BACKBONE_LABELS.get(b, b))
+        settings, info = controls.sidebar(infos, backbone_title=lambda b: BACKBONE_LABELS.get(b, b))
     except (ConfigError, DataError) as e:
         st.error(str(e))
         st.stop()
-    info = next(i for i in infos if i.name == settings["dataset"])
 
     # The strip needs torch (stage_table); reserve its place and fill it after the cheap parts are drawn,
     # so that the first paint does not wait for the import on a cold server.
@@ -184,6 +184,10 @@ def main() -> None:
     st.subheader("Which one should I use?")
     cell = guide_cell(settings["train_size"] / num_classes(info), info.similarity)
     st.markdown(guide_html(cell), unsafe_allow_html=True)
+    if cell[0] is None:
+        st.caption(f"How similar your own images are to ImageNet photos is for you to judge: pick the row; "
+                   f"with {settings['train_size'] / num_classes(info):.0f} images per class, the column is "
+                   f"“{cell[1]}”.")
 
 
 main()

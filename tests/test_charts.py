@@ -172,3 +172,8 @@ def test_decision_guide_highlights_the_current_cell(per_class, sim, cell):
     row = html.split(f"<th>{cell[0]}</th>")[1].split("</tr>")[0]
     cells = row.split("<td")[1:]
     assert "tl-here" in cells[0 if cell[1] == "small" else 1]
+
+
+def test_decision_guide_highlights_nothing_for_unknown_similarity():
+    assert guide_cell(30, "unknown") == (None, "small")
+    assert "tl-here" not in guide_html(guide_cell(30, "unknown"))

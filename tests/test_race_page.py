@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -9,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -216,3 +218,49 @@ def test_engine_errors_show_as_a_message_not_a_traceback(app):
     app.run()
     assert not app.exception
     assert [e.value for e in app.error] == ["train_size 20 is smaller than the number of classes"]
+
+
+def tiny_npz(n_classes: int = 3, n_train: int = 10, n_test: int = 4) -> bytes:
+    """A MedMNIST-style .npz of random 16x16 grey images (each class a different brightness)."""
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.repeat(np.arange(n_classes), n)
+        x = (rng.integers(0, 60, (len(y), 16, 16)) + 90 * y[:, None, None]).astype(np.uint8)
+        return x, y[:, None]
+
+    (x, y), (tx, ty) = split(n_train), split(n_test)
+    buf = io.BytesIO()
+    np.savez(buf, train_images=x, train_labels=y, test_images=tx, test_labels=ty)
+    return buf.getvalue()
+
+
+def test_uploaded_npz_becomes_the_raced_dataset(app, tmp_path, monkeypatch):
+    monkeypatch.setattr("tl_ui.upload.UPLOAD_DIR", tmp_path)
+    for k, v in {"epochs": "1", "res": "32"}.items():
+        app.query_params[k] = v
+    app.run()
+    app.file_uploader(key="w_upload").set_value(("my_shapes.npz", tiny_npz(), "application/octet-stream")).run()
+    assert not app.exception and not app.error
+    path = app.selectbox(key="w_dataset").value
+    assert Path(path).parent == tmp_path and Path(path).name.startswith("my_shapes-")
+    assert app.select_slider(key="w_train_size").options == ["20", "30"]  # at most the 30 images it has
+    assert "30 train / 12 test images · 3 classes" in app.sidebar.markdown[-1].value
+    head_only = trainable_params(stage_table("mobilenet_v2", 3), "frozen", 4)  # a 3-class head
+    assert f"trainable: {fmt_params(head_only)} of" in markdown_with(app, 'class="tl-strip"')
+    assert "tl-here" not in markdown_with(app, 'class="tl-guide"')  # similarity to ImageNet: unknown
+
+    next(b for b in app.button if b.label == TRAIN).click().run()
+    snap = run_until_finished(app)
+    assert snap.status == "done", snap.error
+    assert snap.cfg.dataset == path
+    assert [len(t["x"]) for t in chart(app, "race_chart")] == [1, 1, 1]
+
+
+def test_unreadable_upload_shows_the_engine_message(app, tmp_path, monkeypatch):
+    monkeypatch.setattr("tl_ui.upload.UPLOAD_DIR", tmp_path)
+    app.run()
+    app.file_uploader(key="w_upload").set_value(("broken.zip", b"this is not a zip", "application/zip")).run()
+    assert not app.exception
+    assert len(app.error) == 1 and "broken" in app.error[0].value
+    assert app.selectbox(key="w_dataset").value == RunConfig().dataset

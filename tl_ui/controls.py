@@ -13,6 +13,7 @@ import streamlit as st
 
 from tl_engine.config import BACKBONE_NAMES, NUM_STAGES
 from tl_ui import settings as S
+from tl_ui.upload import uploader
 
 _PREFIX = "w_"  # widget keys: "w_train_size", ...
 
@@ -23,8 +24,8 @@ def _seed_widgets(values: dict[str, Any]) -> None:
         st.session_state.setdefault(_PREFIX + k, v)
 
 
-def sidebar(datasets: Sequence[Any], backbone_title: Callable[[str], str] = str) -> dict[str, Any]:
-    """Draw the controls and return the current settings (RunConfig field -> value).
+def sidebar(datasets: Sequence[Any], backbone_title: Callable[[str], str] = str) -> tuple[dict[str, Any], Any]:
+    """Draw the controls; return the current settings (RunConfig field -> value) and the dataset's info.
 
     Args:
         datasets: ``list_datasets()`` records (name, domain, similarity, n_train, n_test, classes).
@@ -34,16 +35,22 @@ def sidebar(datasets: Sequence[Any], backbone_title: Callable[[str], str] = str)
     if "tl_settings" not in ss:  # first run of this session: the URL decides
         ss["tl_settings"] = S.settings_from_query(st.query_params.to_dict(), datasets)
     _seed_widgets(ss["tl_settings"])
-    by_name = {i.name: i for i in datasets}
 
     sb = st.sidebar
     sb.header("Race settings")
-    name = sb.selectbox(
-        "Dataset", list(by_name), key="w_dataset",
-        format_func=lambda n: getattr(by_name[n], "title", n),
-    )
+    dataset_box = sb.container()  # drawn after the uploader below, which may add (and select) a dataset
+    uploads = ss.setdefault("tl_uploads", {})  # path -> info: stays selectable for the whole session
+    own = uploader(sb)
+    if own is not None and own.name not in uploads:
+        uploads[own.name] = own
+        ss[_PREFIX + "dataset"] = own.name  # a fresh upload is what the user wants to race
+    by_name = {i.name: i for i in [*datasets, *uploads.values()]}
+    if ss[_PREFIX + "dataset"] not in by_name:
+        ss[_PREFIX + "dataset"] = S.default_settings(datasets)["dataset"]
+    name = dataset_box.selectbox("Dataset", list(by_name), key="w_dataset",
+                                 format_func=lambda n: getattr(by_name[n], "title", n))
     info = by_name[name]
-    sb.markdown(
+    dataset_box.markdown(
         f"{info.domain}  \nSimilar to ImageNet? **{info.similarity}**  \n"
         f"{info.n_train:,} train / {info.n_test:,} test images · {S.num_classes(info)} classes"
     )
@@ -77,4 +84,4 @@ def sidebar(datasets: Sequence[Any], backbone_title: Callable[[str], str] = str)
     query = S.to_query(values)
     if st.query_params.to_dict() != query:  # write only on change: each write is a message to the browser
         st.query_params.from_dict(query)
-    return values
+    return values, info

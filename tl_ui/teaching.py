@@ -27,14 +27,13 @@ GUIDE: dict[tuple[str, str], str] = {
 }
 
 
-def guide_cell(per_class: float, similarity: str) -> tuple[str, str]:
-    """The (similarity, size) cell that matches the current settings."""
-    sim = similarity if similarity in SIMILARITIES else "low"
-    return sim, "small" if per_class < SMALL_PER_CLASS else "large"
+def guide_cell(per_class: float, similarity: str) -> tuple[str | None, str]:
+    """The (similarity, size) cell that matches the current settings (similarity None: not known)."""
+    return (similarity if similarity in SIMILARITIES else None), "small" if per_class < SMALL_PER_CLASS else "large"
 
 
-def guide_html(cell: tuple[str, str]) -> str:
-    """The decision guide as a table with ``cell`` highlighted."""
+def guide_html(cell: tuple[str | None, str]) -> str:
+    """The decision guide as a table with ``cell`` highlighted (nothing when the similarity is unknown)."""
     head = "".join(
         f"<th>{s} target set<br><small>{'&lt;' if s == 'small' else '≥'} {SMALL_PER_CLASS} images/class</small></th>"
         for s in SIZES

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
@@ -104,7 +104,8 @@ def base_settings() -> dict:
 def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     """The widgets; returns the experiment, the shared config and the grid options."""
     ss, base = st.session_state, base_settings()
-    by_name = {i.name: i for i in infos}
+    uploads = list((ss.get("tl_uploads") or {}).values())  # the race page's uploads: info.name is their path
+    by_name = {i.name: i for i in [*infos, *uploads]}
     fields = ("dataset", "backbone", "train_size", "test_size", "epochs", "resolution", "seed", "frozen_stages")
     for key in fields:
         ss.setdefault(f"xp_{key}", base[key])
@@ -116,7 +117,7 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     c1, c2, c3, c4 = st.columns(4)
     name = c1.selectbox("Dataset", list(by_name), key="xp_dataset", disabled=kind == "domain",
                         format_func=lambda n: getattr(by_name[n], "title", n),
-                        help="The domain experiment runs every bundled dataset.")
+                        help="The domain experiment runs every dataset (and your uploads).")
     info = by_name[name]
     c2.selectbox("Backbone", list(BACKBONE_NAMES), key="xp_backbone")
     for key, options in (("train_size", train_options(info)), ("test_size", test_options(info))):
@@ -141,9 +142,9 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
         st.select_slider("Test images", test_options(info), key="xp_test_size", format_func=lambda v: f"{v:,}")
         st.number_input("Seed", 0, MAX_SEED, step=1, key="xp_seed")
     cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}})
-    if kind == "domain" and base["dataset"] not in by_name:  # the race page's own (uploaded) dataset joins
-        cfg = replace(cfg, dataset=base["dataset"])
-        st.caption(f"Plus your dataset: {base['dataset']}")
+    if kind == "domain" and uploads:
+        opts["datasets"] = list(by_name.values())
+        st.caption("Plus your own: " + ", ".join(getattr(i, "title", i.name) for i in uploads))
     return kind, cfg, opts
 
 

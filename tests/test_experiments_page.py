@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tl_engine.config import STRATEGY_NAMES, EpochResult, RunConfig, summarize
+from tl_engine.data import load_dataset
 from tl_engine.store import ResultStore
 from tl_engine.sweep import Progress, SweepRun, curve_points, learning_curve_verdict, transfer_gains
 from tl_ui import experiment_charts as charts
@@ -136,6 +139,23 @@ def test_page_renders_the_three_experiments(page):
     assert any("7 races" in c.value for c in page.caption)  # 50 … 2000, and 4000: all mnist offers
     page.radio(key="xp_kind").set_value("domain").run()
     assert page.selectbox(key="xp_dataset").disabled and not page.exception
+
+
+def test_uploaded_datasets_join_the_page(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, train_images=rng.integers(0, 255, (30, 28, 28), dtype=np.uint8),
+             train_labels=np.arange(30) % 3, test_images=rng.integers(0, 255, (15, 28, 28), dtype=np.uint8),
+             test_labels=np.arange(15) % 3)
+    info = dataclasses.replace(load_dataset(str(path)).info, name=str(path), title="Your data: mine")
+    monkeypatch.setenv("TL_RACE_DATA", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["tl_uploads"] = {str(path): info}  # as the race page's uploader leaves them
+    at.run()
+    assert "Your data: mine" in at.selectbox(key="xp_dataset").options  # labels, as the user sees them
+    at.radio(key="xp_kind").set_value("domain").run()
+    assert any("5 races" in c.value for c in at.caption) and any("Your data: mine" in c.value for c in at.caption)
+    assert not at.exception
 
 
 def test_page_runs_a_sweep_to_completion_then_reuses_it(page, tmp_path):

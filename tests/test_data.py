@@ -309,3 +309,14 @@ def test_bad_npz(tmp_path, change, message):
     np.savez(tmp_path / "bad.npz", **{k: v for k, v in arrays.items() if v is not None})
     with pytest.raises(DataError, match=message):
         load_dataset(str(tmp_path / "bad.npz"))
+
+
+def test_transparent_png_becomes_white_and_damaged_zip_entry_is_skipped(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    Image.new("RGBA", (10, 10), (0, 0, 0, 0)).save(root / "cats" / "clear.png")
+    data = bytearray(zip_bytes(root))
+    at = data.find(b"pets/dogs/4.png") + len(b"pets/dogs/4.png")  # first copy: the local header, then the data
+    data[at + 40] ^= 0xFF  # corrupt the compressed bytes: the CRC check fails when read
+    ds = load_upload("pets.zip", bytes(data))
+    assert ds.skipped == 1 and len(ds.train_y) + len(ds.test_y) == 10
+    assert int(np.concatenate([ds.train_x, ds.test_x]).max()) == 255  # the transparent image is white

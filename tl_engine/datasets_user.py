@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -110,7 +111,7 @@ def from_entries(entries: Entries, name: str, source: str) -> ImageSet:
     decoded: dict[str, dict[str, list]] = {"train": {}, "test": {}}
     for split, groups in (("train", train), ("test", test)):
         for c, readers in groups.items():
-            images = [_decode(r()) for r in readers]
+            images = [_decode(_read(r)) for r in readers]
             skipped += sum(im is None for im in images)
             decoded[split][c] = [im for im in images if im is not None]
             if not decoded[split][c]:
@@ -160,6 +161,14 @@ def _stack(groups: dict[str, list[np.ndarray]], classes: list[str], colour: bool
         ims = [im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2) for im in ims]
     y = np.concatenate([np.full(len(groups[c]), i, np.int64) for i, c in enumerate(classes)])
     return np.stack(ims), y
+
+
+def _read(reader: Callable[[], bytes]) -> bytes:
+    # A damaged or password-protected zip entry, or an unreadable file, counts as one skipped image.
+    try:
+        return reader()
+    except (OSError, RuntimeError, zipfile.BadZipFile, zlib.error):
+        return b""
 
 
 def _decode(data: bytes, size: int = STORE_SIZE) -> np.ndarray | None:

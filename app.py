@@ -12,4 +12,5 @@ pages = [st.Page(str(ROOT / "pages" / "race.py"), title="Race", icon=":material/
 # The experiments page is written separately; show it once it exists.
 if (ROOT / "pages" / "experiments.py").exists():
     pages.append(st.Page(str(ROOT / "pages" / "experiments.py"), title="Experiments", icon=":material/science:"))
+pages.append(st.Page(str(ROOT / "pages" / "about.py"), title="About", icon=":material/info:"))
 st.navigation(pages).run()

@@ -153,7 +153,8 @@ def main() -> None:
 
     # The strip needs torch (stage_table); reserve its place and fill it after the cheap parts are drawn,
     # so that the first paint does not wait for the import on a cold server.
-    strip_slot = st.container()
+    strip_slot = st.empty()
+    strip_slot.caption("Counting the parameters of each stage…")
 
     run: runner.RaceRun | None = st.session_state.get("race_run")
     snap = run.snapshot() if run else None
@@ -172,7 +173,7 @@ def main() -> None:
     except (ConfigError, DataError) as e:
         st.error(str(e))
         st.stop()
-    with strip_slot:
+    with strip_slot.container():
         st.markdown(strip_html(rows), unsafe_allow_html=True)
         k = settings["frozen_stages"]
         st.caption(f"Coloured blocks learn; grey 🔒 blocks keep their ImageNet weights (fine-tune, k = {k}: "

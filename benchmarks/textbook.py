@@ -30,6 +30,8 @@ from torchvision import models, transforms
 from tl_engine.backbones import SPECS, weight_path
 from tl_engine.config import RunConfig
 from tl_engine.data import load_dataset, split_balanced
+from tl_engine.strategies import STRATEGIES
+from tl_engine.train import warmup_cosine
 
 STAGE_CUTS = [0, 2, 4, 7, 11, 14, 17, 19]  # MobileNetV2 `features` indices of the seven stages
 
@@ -85,14 +87,17 @@ def textbook_race(cfg: RunConfig, log=print) -> dict:
     for strategy in cfg.strategies:
         t0 = time.perf_counter()
         model = _model(strategy, len(ds.info.classes), cfg.frozen_stages)
+        if strategy == "scratch":  # the engine's BatchNorm setting for scratch (see tl_engine/strategies.py)
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.momentum = STRATEGIES["scratch"]["bn_momentum"]
         head = list(model.classifier.parameters())
         body = [p for p in model.features.parameters() if p.requires_grad]
         body_lr = cfg.lr_scratch if strategy == "scratch" else cfg.lr_body
         head_lr = cfg.lr_scratch if strategy == "scratch" else cfg.lr_head
         groups = [{"params": head, "lr": head_lr}] + ([{"params": body, "lr": body_lr}] if body else [])
         opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups],
-                                                    total_steps=cfg.epochs * len(train_loader), pct_start=0.25)
+        sched = warmup_cosine(opt, total_steps=cfg.epochs * len(train_loader))
         epochs = []
         for epoch in range(1, cfg.epochs + 1):
             model.train()

@@ -128,6 +128,12 @@ class StagedNet(nn.Module):
             stage.requires_grad_(i >= k)
         self.train(self.training)
 
+    def set_bn_momentum(self, momentum: float) -> None:
+        """How fast BatchNorm's running statistics follow the batches (torch default 0.1)."""
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = momentum
+
     def train(self, mode: bool = True) -> StagedNet:
         super().train(mode)
         for stage in self.stages[: self.n_frozen]:
@@ -170,6 +176,11 @@ def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
 
     state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     return _lukemelas_to_timm(state) if name == "efficientnet_lite0" else state
+
+
+def load_imagenet_weights(name: str) -> None:
+    """Read and check the weight file now (it is cached for the rest of the process)."""
+    _imagenet_state(name)
 
 
 def _lukemelas_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

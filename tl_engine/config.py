@@ -27,7 +27,7 @@ class RunConfig:
     epochs: int = 10
     resolution: int = 96  # pixels; 64 ruins the ImageNet features, 224 is too slow for a live demo
     batch_size: int = 32  # small batches = more optimiser steps on a 500-image set
-    # Learning rates (AdamW, one-cycle schedule). Why these values: see README "Tuning".
+    # Learning rates (AdamW, warm-up + cosine schedule). Why these values: see README "Tuning".
     lr_head: float = 3e-3  # the new classifier, for frozen and fine-tune
     lr_body: float = 1e-3  # unfrozen pretrained stages in fine-tune: lower than the head's
     lr_scratch: float = 3e-3  # every layer of the randomly initialised network

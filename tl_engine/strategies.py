@@ -20,6 +20,10 @@ STRATEGIES: dict[str, dict[str, Any]] = {
         "label": "From scratch",
         "pretrained": False,
         "frozen": lambda k: 0,  # random init: nothing worth freezing
+        # A random network changes fast and a 500-image epoch is only 16 steps: with torch's default
+        # 0.1, BatchNorm's running statistics lag so far behind that the test-time network predicts
+        # one class for several epochs. A faster average keeps them current (see README "Tuning").
+        "bn_momentum": 0.5,
         "formula": "θ learned from random init",
         "blurb": "Same network, random weights; every layer learns from your images only.",
     },
@@ -27,6 +31,7 @@ STRATEGIES: dict[str, dict[str, Any]] = {
         "label": "Frozen backbone",
         "pretrained": True,
         "frozen": lambda k: NUM_STAGES,  # all seven stages keep θpre; only the new head learns
+        "bn_momentum": 0.1,  # irrelevant (every BatchNorm is frozen), torch's default
         "formula": "θ = θpre (locked) + new head",
         "blurb": "ImageNet features used as they are; only a new classifier on top is trained.",
     },
@@ -34,6 +39,7 @@ STRATEGIES: dict[str, dict[str, Any]] = {
         "label": "Fine-tune",
         "pretrained": True,
         "frozen": lambda k: k,  # the first k stages stay θpre; later stages learn θpre + Δθ
+        "bn_momentum": 0.1,  # starts from ImageNet statistics and moves gently: the default suits
         "formula": "θ = θpre + Δθ (last stages) + new head",
         "blurb": "Start from ImageNet, keep the first k stages, gently adjust the rest at a low learning rate.",
     },

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .backbones import SPECS, build
+from .backbones import SPECS, build, load_imagenet_weights
 from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RunConfig, summarize
 from .data import load_dataset, split_balanced, to_model_input
 from .errors import ConfigError
@@ -118,6 +118,9 @@ def race(cfg: RunConfig, stop: threading.Event | None = None, data: RaceData | N
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     data = data or prepare_data(cfg, device)
+    if any(STRATEGIES[s]["pretrained"] for s in cfg.strategies):
+        # Reading and checking the weight file (~1 s, once per process) is not any strategy's compute.
+        load_imagenet_weights(cfg.backbone)
     runs = [_strategy_run(name, cfg, data, device, stop, models) for name in cfg.strategies]
     try:
         while runs:
@@ -195,6 +198,7 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
         net = net.to(device, memory_format=torch.channels_last)
         f = frozen_stages(name, cfg.frozen_stages)
         net.freeze(f)
+        net.set_bn_momentum(STRATEGIES[name]["bn_momentum"])
         if models is not None:
             models[name] = net
         # Frozen stages never change, so run them once. With augmentation the training images
@@ -204,9 +208,7 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
         groups = param_groups(net, name, cfg)
         opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
         batches = _batch_sizes(n_train, cfg.batch_size)
-        # One-cycle: warm-up then cosine decay, the usual recipe for short runs on little data.
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in groups], total_steps=cfg.epochs * len(batches), pct_start=0.25)
+        sched = warmup_cosine(opt, total_steps=cfg.epochs * len(batches))
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     total = sum(p.numel() for p in net.parameters())
 
@@ -255,6 +257,22 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
             trainable_params=trainable, total_params=total,
             seconds=seconds, cum_seconds=cum, images_per_s=n_train / max(train_seconds, 1e-9),
         )
+
+
+def warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup: float = 0.25):
+    """Linear warm-up to each group's lr over the first quarter, then cosine decay towards zero.
+
+    The one-cycle recipe for short runs on little data: the warm-up keeps the new, random head from
+    wrecking the pretrained stages with large early gradients. Works for any number of steps.
+    """
+    warm = max(1, round(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm + 1) / max(1, total_steps - warm + 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def _amp(device: torch.device):

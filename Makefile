@@ -24,8 +24,10 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -q
 
+# Speed, memory and the teaching story (not timed tests): about 15 minutes on a 2-core CPU.
 bench: setup
 	$(BIN)/python -m benchmarks.bench_race
+	$(BIN)/python -m benchmarks.bench_sweep
 
 # Rebuild assets/datasets/*.npz from the offline packages (see assets/datasets/PROVENANCE.md).
 assets: setup

@@ -32,6 +32,7 @@ from tl_engine.sweep import (
     transfer_gains,
 )
 from tl_ui import experiment_charts as charts
+from tl_ui import workers
 from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def start(kind: str, cfg: RunConfig, opts: dict) -> None:
     job = SweepJob(kind, cfg, opts, total=len(plan(kind, cfg, **opts)))
     # Daemon: a closed tab or a stopped server never waits for a sweep.
     threading.Thread(target=job.work, name="tl-sweep", daemon=True).start()
+    workers.register(job.stop_event)
     st.session_state["xp_job"] = job
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 from tl_engine.config import NUM_STAGES, summarize
 from tl_engine.data import list_datasets
 from tl_engine.errors import ConfigError, DataError
-from tl_ui import charts, controls, runner
+from tl_ui import charts, controls, runner, workers
 from tl_ui.counters import counters_html
 from tl_ui.settings import num_classes, to_config
 from tl_ui.strip import StripRow, strip_html, strip_rows
@@ -49,7 +49,8 @@ def start(settings: dict) -> None:
     old = st.session_state.get("race_run")
     if old is not None:
         old.stop()
-    st.session_state["race_run"] = runner.start_race(to_config(settings))
+    st.session_state["race_run"] = run = runner.start_race(to_config(settings))
+    workers.register(run.stop_event)
 
 
 def stop() -> None:

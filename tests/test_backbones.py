@@ -127,3 +127,18 @@ def test_corrupt_weights_are_refused(monkeypatch):
             B.build("mobilenet_v2", 10)
     finally:
         B._imagenet_state.cache_clear()
+
+
+@pytest.mark.parametrize("name", list(B.SPECS))
+def test_folded_batchnorm_copy_gives_the_same_outputs(name):
+    """The fast inference copy (BN folded into convs) must not change what the network says."""
+    from tl_engine.torchutil import folded_copy
+
+    net = B.build(name, num_classes=5).eval()
+    fast = folded_copy(net)
+    x = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-4)
+    if name == "mobilenet_v2":  # torchvision's Conv-BN pairs are all folded
+        assert not any(type(m) is torch.nn.BatchNorm2d for m in fast.modules())
+    assert any(type(m) is torch.nn.BatchNorm2d or "BatchNorm" in type(m).__name__ for m in net.modules())

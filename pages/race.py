@@ -14,6 +14,7 @@ import streamlit as st
 from tl_engine.config import NUM_STAGES, summarize
 from tl_engine.data import list_datasets
 from tl_engine.errors import ConfigError, DataError
+from tl_engine.store import ResultStore
 from tl_ui import charts, controls, runner, workers
 from tl_ui.counters import counters_html
 from tl_ui.settings import num_classes, to_config
@@ -44,12 +45,12 @@ def plot(fig, key: str) -> None:
     st.plotly_chart(fig, key=key, width="stretch", theme=None, config={"displayModeBar": False})
 
 
-def start(settings: dict) -> None:
-    """Button callback: stop any previous race of this session and start a new one."""
+def start(settings: dict, reuse: bool = True) -> None:
+    """Button callback: stop any previous race of this session and start a new one (or reuse a stored one)."""
     old = st.session_state.get("race_run")
     if old is not None:
         old.stop()
-    st.session_state["race_run"] = run = runner.start_race(to_config(settings))
+    st.session_state["race_run"] = run = runner.start_race(to_config(settings), store=ResultStore(), reuse=reuse)
     workers.register(run.stop_event)
 
 
@@ -113,6 +114,11 @@ def live(polling: bool) -> None:
     if polling and not snap.running:
         st.rerun()  # once: the full rerun stops the polling and redraws the buttons
     cfg = snap.cfg
+    if snap.reused_from:
+        note, again = st.columns([4, 1], vertical_alignment="center")
+        note.info(f"This exact race already ran ({snap.reused_from[:16].replace('T', ' ')} UTC): its stored "
+                  "result is shown at once.")
+        again.button("▷ Race it live", on_click=start, args=(cfg.to_dict(), False), width="stretch")
     if snap.status == "error":
         st.error(snap.error)
     if snap.running:

@@ -23,3 +23,9 @@ def tiny_cfg():
 
     return RunConfig(dataset="fashion-mnist", train_size=20, test_size=30, epochs=2, resolution=32,
                      batch_size=8, seed=0, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def private_results_store(tmp_path, monkeypatch):
+    """Every test gets an empty results store, so no test is answered by another's stored race."""
+    monkeypatch.setenv("TL_RACE_DATA", str(tmp_path / "data"))

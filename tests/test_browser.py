@@ -54,7 +54,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     """`streamlit run app.py` on a free port; always killed afterwards."""
     if not Path(CHROMIUM).exists():
         unavailable(f"{CHROMIUM} is missing (Debian package `chromium`)")
@@ -65,6 +65,7 @@ def server():
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "TL_RACE_DATA": str(tmp_path_factory.mktemp("store"))},  # nothing stored: a live race
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -82,6 +82,27 @@ INFOS = [SimpleNamespace(name="fashion-mnist", domain="clothing", similarity="me
          SimpleNamespace(name="tiny", domain="toy", similarity="low", n_train=300, n_test=150, classes=3)]
 
 
+def test_finished_race_is_stored_and_the_same_config_is_answered_from_the_store(tmp_path):
+    from tl_engine.store import ResultStore
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    cfg = RunConfig(epochs=2)
+    first = runner.start_race(cfg, race=slow_race, store=store)
+    first.join(10)
+    assert first.snapshot().status == "done" and first.reused_from is None
+    again = runner.start_race(cfg, race=lambda *a: pytest.fail("must not train"), store=store)
+    snap = again.snapshot()
+    assert snap.status == "done" and snap.reused_from and again.thread is None
+    assert snap.events == first.snapshot().events
+    live = runner.start_race(cfg, race=slow_race, store=store, reuse=False)  # "Race it live" ignores the store
+    assert live.snapshot().reused_from is None
+    live.join(10)
+    stopped = runner.start_race(replace(cfg, epochs=1000), race=slow_race, store=store)
+    stopped.stop()
+    stopped.join(10)
+    assert store.get(replace(cfg, epochs=1000)) is None  # a stopped race is never stored
+
+
 def test_query_values_restore_and_invalid_ones_fall_back():
     s = settings_from_query({"dataset": "tiny", "train": "300", "k": "2", "epochs": "3", "res": "64",
                              "lr_head": "0.01", "augment": "1", "seed": "7"}, INFOS)
@@ -189,6 +210,22 @@ def test_train_all_three_races_and_ends_with_a_verdict(app):
     text = markdown_with(app, 'class="tl-verdict"')
     assert "finished highest" in text or "tied at" in text
     assert len(chart(app, "summary_chart")) == 3
+
+
+def test_a_race_that_already_ran_is_shown_at_once_and_can_be_raced_live_again(app):
+    for k, v in TINY.items():
+        app.query_params[k] = v
+    app.run()
+    next(b for b in app.button if b.label == TRAIN).click().run()
+    first = run_until_finished(app)
+    next(b for b in app.button if b.label == TRAIN).click().run()
+    reused = app.session_state["race_run"].snapshot()
+    assert reused.reused_from and reused.events == first.events
+    assert any("already ran" in i.value for i in app.info)
+    assert [len(t["x"]) for t in chart(app, "race_chart")] == [2, 2, 2]
+    next(b for b in app.button if b.label == "▷ Race it live").click().run()
+    assert app.session_state["race_run"].snapshot().reused_from is None
+    assert run_until_finished(app).status == "done"
 
 
 def test_changing_settings_mid_race_keeps_it_running_and_stop_cancels(app):

@@ -178,9 +178,15 @@ def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
     return _lukemelas_to_timm(state) if name == "efficientnet_lite0" else state
 
 
-def load_imagenet_weights(name: str) -> None:
-    """Read and check the weight file now (it is cached for the rest of the process)."""
-    _imagenet_state(name)
+def warm_up(name: str, weights: bool = True) -> None:
+    """Do the once-per-process work now: import torchvision/timm (1-2 s) and read and check the weights.
+
+    The race calls this before any strategy's clock starts, so that the first strategy to build a
+    model is not charged for the interpreter's start-up costs.
+    """
+    _raw_model(name)
+    if weights:
+        _imagenet_state(name)
 
 
 def _lukemelas_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "TL_RACE_DATA"  # folder that holds results.sqlite (default: data/ in the repo, git-ignored)
 FILE_NAME = "results.sqlite"
 BUSY_SECONDS = 30.0  # a writer waits this long for another writer's transaction before giving up
-KEY_VERSION = 1  # bump if what a config means changes, so old results stop matching
+KEY_VERSION = 2  # bump if what a config means changes, so old results stop matching
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -132,8 +132,7 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
     within a batch; the interrupted race is neither stored nor yielded. ``on_run`` gets a
     :class:`Progress` before each race, after each epoch and at the end.
     """
-    from .backbones import build  # torch: only when something runs
-    from .train import prepare_data, race, resolve_device, validate
+    from .train import prepare_data, race, resolve_device, validate  # torch: only when something runs
 
     configs = plan(kind, base_cfg, **opts)
     for c in configs:
@@ -142,7 +141,7 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
     cached = [store.get(c) if store is not None else None for c in configs]
     costs = [0.0 if hit else run_cost(c) for c, hit in zip(configs, cached)]
     clock = {"cost": 0.0, "seconds": 0.0}  # fresh work done so far and the compute seconds it took
-    data_key, data, warm = None, None, set()
+    data_key, data = None, None
 
     def report(i: int, part: float, reused: int, partial_cost: float = 0.0, partial_s: float = 0.0) -> None:
         if on_run is None:
@@ -169,11 +168,6 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
         if key != data_key:
             data_key, data = key, None
             data = prepare_data(cfg, resolve_device(cfg.device))
-        if cfg.backbone not in warm:
-            # Reading and checking the ImageNet weights takes ~1 s once per process. Untimed here, it
-            # would be charged to the first race (k = 7, the cheapest) and make it look expensive.
-            build(cfg.backbone, 2, pretrained=True)
-            warm.add(cfg.backbone)
         for ev in race(cfg, stop, data=data):
             events.append(ev)
             part = len(events) / (cfg.epochs * len(cfg.strategies))

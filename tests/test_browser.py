@@ -2,7 +2,7 @@
 
 Marked ``browser``. Skipped (with the reason) when /usr/bin/chromium or playwright is missing, unless the
 environment variable CI is set: then it fails, so CI cannot silently lose the check. Uses Debian's chromium;
-never `playwright install` (no internet).
+never Playwright's own browser download (no internet).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Streamlit page or a test can consume them without knowing anything about torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 STRATEGY_NAMES: tuple[str, ...] = ("scratch", "frozen", "finetune")
 BACKBONE_NAMES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0")
@@ -73,19 +73,6 @@ class EpochResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class Summary:
-    """Final figures of one strategy (the race JSON's ``summary`` values)."""
-
-    final_test_acc: float
-    trainable_params: int
-    total_params: int
-    compute_seconds: float
-    best_test_acc: float = 0.0
-    epochs: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def summarize(events: list[EpochResult]) -> dict[str, dict]:

@@ -115,8 +115,10 @@ def live(polling: bool) -> None:
         st.info("Press **▷ Train all three** to start the race. Curves appear after each epoch.")
         return
     snap = run.snapshot()
-    if polling and not snap.running:
-        st.rerun()  # once: the full rerun stops the polling and redraws the buttons
+    if polling != snap.running:
+        # Once: the full rerun picks the polling or the idle fragment and redraws the buttons. (A race
+        # can start from inside this fragment: the "Race it live" button reruns only the fragment.)
+        st.rerun()
     cfg = snap.cfg
     if snap.reused_from:
         note, again = st.columns([4, 1], vertical_alignment="center")

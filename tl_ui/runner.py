@@ -84,24 +84,25 @@ class RaceRun:
             for ev in race(self.cfg, self.stop_event):
                 with self.lock:
                     self.events.append(ev)
-            if self.stop_event.is_set():
+            if len(self.events) < self.cfg.epochs * len(self.cfg.strategies):
                 status = "stopped"
         except HUMAN_ERRORS as e:
             status, error = "error", str(e)
         except Exception as e:  # the page must show something rather than spin forever
             log.exception("race failed")
             status, error = "error", f"The race failed unexpectedly: {type(e).__name__}: {e}"
-        with self.lock:
-            self.status, self.error, self.finished_at = status, error, time.time()
+        finished_at = time.time()
         if status == "done" and self.store is not None:
-            self._keep()
+            self._keep(finished_at)  # before "done" is visible: a click right after it finds the stored race
+        with self.lock:
+            self.status, self.error, self.finished_at = status, error, finished_at
 
-    def _keep(self) -> None:
+    def _keep(self, finished_at: float) -> None:
         """Store the finished race so that the experiments (and this page) can reuse it."""
         from tl_engine.torchutil import resolve_device
 
         result = {"config": self.cfg.to_dict(), "device": str(resolve_device(self.cfg.device)),
-                  "wall_seconds": self.finished_at - self.started_at, "completed": True,
+                  "wall_seconds": finished_at - self.started_at, "completed": True,
                   "epochs": [e.to_dict() for e in self.events], "summary": summarize(self.events)}
         try:
             self.store.put(self.cfg, result)

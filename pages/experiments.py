@@ -7,7 +7,6 @@ SweepJob kept in st.session_state, and a fragment redraws from it every second w
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,6 @@ import streamlit as st
 
 from tl_engine.config import BACKBONE_NAMES, NUM_STAGES, RunConfig
 from tl_engine.data import list_datasets
-from tl_engine.errors import ConfigError, DataError, WeightsMissingError
 from tl_engine.store import ResultStore
 from tl_engine.sweep import (
     CLAIM,
@@ -33,13 +31,13 @@ from tl_engine.sweep import (
 )
 from tl_ui import experiment_charts as charts
 from tl_ui import workers
+from tl_ui.runner import HUMAN_ERRORS, guarded
 from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
 st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=":material/science:", layout="wide")
 
-log = logging.getLogger(__name__)
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 POLL_SECONDS = 1.0
 EXPERIMENTS = {
@@ -50,7 +48,6 @@ EXPERIMENTS = {
     "domain": ("Domain similarity", "All three strategies on every bundled dataset at one size. Does transfer help "
                "more when the images look like ImageNet photos?"),
 }
-HUMAN_ERRORS = (ConfigError, DataError, WeightsMissingError)
 
 
 @dataclass
@@ -73,19 +70,15 @@ class SweepJob:
             return {"runs": list(self.runs), "progress": self.progress, "status": self.status, "error": self.error}
 
     def work(self) -> None:
-        status, error = "done", None
-        try:
+        def body() -> None:
             for run in run_sweep(self.kind, self.base, ResultStore(), self.stop_event, on_run=self._on_progress,
                                  **self.opts):
                 with self.lock:
                     self.runs.append(run)
-            if self.stop_event.is_set() and len(self.runs) < self.total:
-                status = "stopped"
-        except HUMAN_ERRORS as e:
-            status, error = "error", str(e)
-        except Exception as e:  # show something rather than a bar that never moves
-            log.exception("sweep failed")
-            status, error = "error", f"The sweep failed unexpectedly: {type(e).__name__}: {e}"
+
+        error = guarded(body, "sweep")
+        stopped = self.stop_event.is_set() and len(self.runs) < self.total
+        status = "error" if error else "stopped" if stopped else "done"
         with self.lock:
             self.status, self.error = status, error
 

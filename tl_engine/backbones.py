@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -172,8 +173,6 @@ def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
             f"{path} has sha256 {digest[:16]}..., expected {spec.weights.sha256[:16]}...: reinstall "
             f"{spec.weights.pip_name} with pip --force-reinstall --no-deps"
         )
-    import io
-
     state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     return _lukemelas_to_timm(state) if name == "efficientnet_lite0" else state
 

@@ -11,7 +11,6 @@ import signal
 import sys
 import tempfile
 import threading
-from dataclasses import fields
 from pathlib import Path
 
 from .config import BACKBONE_NAMES, NUM_STAGES, STRATEGY_NAMES, EpochResult, RunConfig
@@ -47,13 +46,11 @@ def add_race_options(p: argparse.ArgumentParser) -> None:
                    help=f"(default {d.device})")
 
 
-def config_from_args(a: argparse.Namespace, **overrides) -> RunConfig:
-    cfg = RunConfig(dataset=a.dataset, train_size=a.train_size, test_size=a.test_size, backbone=a.backbone,
+def config_from_args(a: argparse.Namespace) -> RunConfig:
+    return RunConfig(dataset=a.dataset, train_size=a.train_size, test_size=a.test_size, backbone=a.backbone,
                     frozen_stages=a.frozen, epochs=a.epochs, resolution=a.resolution, batch_size=a.batch_size,
                     lr_head=a.lr_head, lr_body=a.lr_body, lr_scratch=a.lr_scratch, augment=a.augment,
                     seed=a.seed, device=a.device)
-    names = {f.name for f in fields(RunConfig)}
-    return RunConfig(**{**cfg.to_dict(), **{k: v for k, v in overrides.items() if k in names}})
 
 
 def write_json_atomic(path: str | Path, obj: dict) -> None:

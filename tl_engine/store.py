@@ -6,10 +6,14 @@ sees either the whole run or nothing, and two writers wait for each other (busy 
 corrupting the file. A run that was stopped or killed is never written, so everything in the store
 is a finished run. Deleting the file is safe: it is recreated, empty, on the next use.
 
-Reuse across strategies: each strategy of a race has its own random stream and the data split depends
-only on (dataset, sizes, seed), so a strategy's epochs depend only on the config fields it uses. Every
-stored run is therefore also indexed per strategy (:func:`strategy_key`), and :meth:`ResultStore.get`
-can answer a scratch-only config from any stored race that ran scratch with the same settings.
+Reuse across strategies: a strategy's random streams depend on the seed alone (not on who races beside it)
+and the data split depends only on (dataset, sizes, seed), so a strategy's epochs depend only on the config
+fields it uses. Every stored run is therefore also indexed per strategy (:func:`strategy_key`), and
+:meth:`ResultStore.get` can answer a scratch-only config from any stored race that ran scratch with the same
+settings.
+
+A damaged file is a :class:`~tl_engine.errors.StoreError` (a message, not a traceback): callers then run
+without reuse.
 """
 
 from __future__ import annotations
@@ -20,34 +24,32 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import NUM_STAGES, EpochResult, RunConfig, summarize
+from .config import NUM_STAGES, RaceResult, RunConfig
+from .errors import StoreError
+from .strategies import STRATEGIES
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "TL_RACE_DATA"  # folder that holds results.sqlite (default: data/ in the repo, git-ignored)
 FILE_NAME = "results.sqlite"
 BUSY_SECONDS = 30.0  # a writer waits this long for another writer's transaction before giving up
-KEY_VERSION = 2  # bump if what a config means changes, so old results stop matching
+KEY_VERSION = 3  # bump if what a config means changes, so old results stop matching (3: paired streams)
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+CREATE TABLE IF NOT EXISTS races (
     id TEXT PRIMARY KEY,        -- sha256 of the canonical config JSON
     kind TEXT NOT NULL,         -- who ran it: race | freeze | size | domain
-    config TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    epochs TEXT NOT NULL,
-    device TEXT NOT NULL,
-    wall_seconds REAL,
+    result TEXT NOT NULL,       -- the RaceResult JSON
     created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS strategy_runs (
+CREATE TABLE IF NOT EXISTS strategy_races (
     key TEXT NOT NULL,          -- strategy_key(config, strategy)
     strategy TEXT NOT NULL,
-    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    PRIMARY KEY (key, run_id)
+    race_id TEXT NOT NULL REFERENCES races(id) ON DELETE CASCADE,
+    PRIMARY KEY (key, race_id)
 );
 """
 
@@ -81,14 +83,12 @@ def config_id(cfg: RunConfig) -> str:
 
 def ignored_fields(strategy: str) -> set[str]:
     """Config fields that cannot change ``strategy``'s epochs (read off the strategy table)."""
-    from .strategies import STRATEGIES  # imports torch: only when a key is actually needed
-
     spec = STRATEGIES[strategy]
-    frozen = {spec["frozen"](k) for k in range(NUM_STAGES + 1)}
-    out = {"strategies"}  # each strategy has its own random stream: its neighbours don't matter
+    frozen = {spec.frozen_stages(k) for k in range(NUM_STAGES + 1)}
+    out = {"strategies"}  # a strategy's random streams depend on the seed alone: its neighbours don't matter
     if len(frozen) == 1:
         out.add("frozen_stages")  # the slider k does not move this strategy
-    if spec["pretrained"]:
+    if spec.pretrained:
         out.add("lr_scratch")
         if frozen == {NUM_STAGES}:
             out.add("lr_body")  # the whole body is frozen: only the head's learning rate is used
@@ -116,35 +116,40 @@ class ResultStore:
             # The database was deleted: its leftover WAL must not be replayed into the new, empty file.
             for suffix in ("-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        con = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)  # we BEGIN explicitly
+        try:
+            con = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)  # we BEGIN explicitly
+        except sqlite3.Error as e:
+            raise StoreError(f"The results store {self.path} cannot be opened ({e}); results are not reused. "
+                             "Delete the file to start a new, empty store.") from e
         try:
             con.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA foreign_keys = ON")
             con.executescript(SCHEMA)
             yield con
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"The results store {self.path} is damaged ({e}); results are not reused. "
+                             "Delete the file to start a new, empty store.") from e
         finally:
             con.close()
 
-    def put(self, cfg: RunConfig, result: dict, kind: str = "race") -> str:
-        """Store a finished race (the ``run_race`` JSON) in one transaction; returns its id.
+    def put(self, result: RaceResult, kind: str = "race") -> str:
+        """Store a finished race in one transaction; returns its id.
 
         Raises:
             ValueError: the race did not finish (stopped or partial results are never stored).
         """
-        expected = cfg.epochs * len(cfg.strategies)
-        if result.get("completed") is False or len(result["epochs"]) != expected:
-            raise ValueError(f"only finished races are stored: got {len(result['epochs'])} of {expected} epochs")
+        cfg = result.config
+        if not result.completed or len(result.epochs) != cfg.total_epochs:
+            raise ValueError(f"only finished races are stored: got {len(result.epochs)} of {cfg.total_epochs} epochs")
         run_id = config_id(cfg)
-        row = (run_id, kind, json.dumps(canonical_dict(cfg), sort_keys=True), json.dumps(result["summary"]),
-               json.dumps(result["epochs"]), str(result.get("device", "")), result.get("wall_seconds"),
-               datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        row = (run_id, kind, json.dumps(result.to_dict()), datetime.now(timezone.utc).isoformat(timespec="seconds"))
         with self._db() as con:
             con.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock upgrading a read later
             try:
-                con.execute("DELETE FROM runs WHERE id = ?", (run_id,))  # cascades to strategy_runs
-                con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-                con.executemany("INSERT INTO strategy_runs VALUES (?, ?, ?)",
+                con.execute("DELETE FROM races WHERE id = ?", (run_id,))  # cascades to strategy_races
+                con.execute("INSERT INTO races VALUES (?, ?, ?, ?)", row)
+                con.executemany("INSERT INTO strategy_races VALUES (?, ?, ?)",
                                 [(strategy_key(cfg, s), s, run_id) for s in cfg.strategies])
                 con.execute("COMMIT")
             except BaseException:
@@ -152,32 +157,33 @@ class ResultStore:
                 raise
         return run_id
 
-    def get(self, cfg: RunConfig) -> dict | None:
+    def get(self, cfg: RunConfig) -> RaceResult | None:
         """The stored race for ``cfg``, or one assembled from stored strategies, or None.
 
-        Returns a record ``{id, kind, config, summary, epochs, device, wall_seconds, created_at}``;
-        an assembled one has ``kind == "assembled"`` and ``from_ids`` (the runs it was taken from).
+        The result's ``extras`` say where it came from: ``id``, ``kind``, ``created_at``; an assembled one
+        has ``kind == "assembled"`` and ``from_ids`` (the races it was taken from).
         """
         with self._db() as con:
-            row = con.execute("SELECT * FROM runs WHERE id = ?", (config_id(cfg),)).fetchone()
+            row = con.execute("SELECT * FROM races WHERE id = ?", (config_id(cfg),)).fetchone()
             if row is not None:
                 return _record(row)
             sources = {}
             for s in cfg.strategies:
-                hit = con.execute("SELECT r.* FROM strategy_runs k JOIN runs r ON r.id = k.run_id WHERE k.key = ? "
-                                  "ORDER BY r.created_at DESC LIMIT 1", (strategy_key(cfg, s),)).fetchone()
+                hit = con.execute("SELECT r.* FROM strategy_races k JOIN races r ON r.id = k.race_id "
+                                  "WHERE k.key = ? ORDER BY r.created_at DESC LIMIT 1",
+                                  (strategy_key(cfg, s),)).fetchone()
                 if hit is None:
                     return None
                 sources[s] = _record(hit)
         return _assemble(cfg, sources)
 
-    def all(self, kind: str | None = None) -> list[dict]:
-        """Every stored run (optionally only those a given sweep kind or "race" produced), oldest first."""
+    def all(self, kind: str | None = None) -> list[RaceResult]:
+        """Every stored race (optionally only those a given sweep kind or "race" produced), oldest first."""
         with self._db() as con:
             if kind is None:
-                rows = con.execute("SELECT * FROM runs ORDER BY created_at, id").fetchall()
+                rows = con.execute("SELECT * FROM races ORDER BY created_at, id").fetchall()
             else:
-                rows = con.execute("SELECT * FROM runs WHERE kind = ? ORDER BY created_at, id", (kind,)).fetchall()
+                rows = con.execute("SELECT * FROM races WHERE kind = ? ORDER BY created_at, id", (kind,)).fetchall()
         return [_record(r) for r in rows]
 
     def integrity_ok(self) -> bool:
@@ -186,20 +192,22 @@ class ResultStore:
             return con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def _record(row: tuple) -> dict:
-    run_id, kind, config, summary, epochs, device, wall, created = row
-    return {"id": run_id, "kind": kind, "config": json.loads(config), "summary": json.loads(summary),
-            "epochs": json.loads(epochs), "device": device, "wall_seconds": wall, "created_at": created}
+def _record(row: tuple) -> RaceResult:
+    run_id, kind, result, created = row
+    return RaceResult.from_dict(json.loads(result), id=run_id, kind=kind, created_at=created)
 
 
-def _assemble(cfg: RunConfig, sources: dict[str, dict]) -> dict:
-    """One race's record made of each strategy's epochs from other stored races, in race order."""
+def _assemble(cfg: RunConfig, sources: dict[str, RaceResult]) -> RaceResult:
+    """One race's result made of each strategy's epochs from other stored races, in race order."""
     order = {s: i for i, s in enumerate(cfg.strategies)}
-    epochs = [e for s, rec in sources.items() for e in rec["epochs"] if e["strategy"] == s]
-    epochs.sort(key=lambda e: (e["epoch"], order[e["strategy"]]))  # round-robin, as the race yields them
-    devices = sorted({rec["device"] for rec in sources.values()})
-    return {"id": config_id(cfg), "kind": "assembled", "config": canonical_dict(cfg),
-            "summary": summarize([EpochResult(**e) for e in epochs]), "epochs": epochs,
-            "device": "+".join(devices), "wall_seconds": None,
-            "created_at": max(rec["created_at"] for rec in sources.values()),
-            "from_ids": sorted({rec["id"] for rec in sources.values()})}
+    epochs = [e for s, rec in sources.items() for e in rec.epochs if e.strategy == s]
+    epochs.sort(key=lambda e: (e.epoch, order[e.strategy]))  # round-robin, as the race yields them
+    details = {s: {k: v for k, v in rec.summary[s].to_dict().items()
+                   if k in ("confusion_matrix", "per_class_acc", "delta_theta", "test_pred", "test_conf")}
+               for s, rec in sources.items()}
+    first = next(iter(sources.values()))
+    devices = sorted({rec.device for rec in sources.values()})
+    out = RaceResult.build(cfg, "+".join(devices), None, epochs, first.skipped_images, first.classes, details)
+    return replace(out, extras={"id": config_id(cfg), "kind": "assembled",
+                                "created_at": max(rec.extras["created_at"] for rec in sources.values()),
+                                "from_ids": sorted({rec.extras["id"] for rec in sources.values()})})

@@ -15,8 +15,6 @@ The three kinds:
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,7 +22,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TextIO
 
-from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RunConfig, summarize
+import pandas as pd
+
+from .checks import validate
+from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RaceResult, RunConfig, StrategySummary
 from .errors import ConfigError
 
 KINDS: tuple[str, ...] = ("freeze", "size", "domain")
@@ -94,15 +95,20 @@ def _domain_datasets(base_dataset: str) -> list[tuple[str, object]]:
 class SweepRun:
     """One finished race of a sweep."""
 
-    config: RunConfig
-    summary: dict  # strategy -> {final_test_acc, trainable_params, compute_seconds, ...} (race JSON shape)
-    epochs: list[dict]  # EpochResult dicts, in race order
+    result: RaceResult
     reused: bool  # True: read from the store, not trained now
-    device: str = ""
+
+    @property
+    def config(self) -> RunConfig:
+        return self.result.config
+
+    @property
+    def summary(self) -> dict[str, StrategySummary]:
+        return self.result.summary
 
     def to_dict(self) -> dict:
-        return {"config": self.config.to_dict(), "summary": self.summary, "reused": self.reused,
-                "device": self.device}
+        d = self.result.to_dict()
+        return {"config": d["config"], "summary": d["summary"], "reused": self.reused, "device": d["device"]}
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,8 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
     within a batch; the interrupted race is neither stored nor yielded. ``on_run`` gets a
     :class:`Progress` before each race, after each epoch and at the end.
     """
-    from .train import prepare_data, race, resolve_device, validate  # torch: only when something runs
+    from .torchutil import resolve_device  # torch: only when something runs
+    from .train import Race, prepare_data
 
     configs = plan(kind, base_cfg, **opts)
     for c in configs:
@@ -160,28 +167,27 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
         hit = hit or (store.get(cfg) if store is not None else None)  # another process may have run it
         if hit:
             reused += 1
-            yield SweepRun(cfg, hit["summary"], hit["epochs"], True, hit["device"])
+            yield SweepRun(hit, True)
             continue
         # Consecutive races on the same images (the freeze sweep) share one preprocessed copy.
-        t0, events = time.perf_counter(), []
-        key = (cfg.dataset, cfg.train_size, cfg.test_size, cfg.seed, cfg.backbone, cfg.resolution, cfg.device)
+        t0 = time.perf_counter()
+        key = (cfg.dataset, cfg.train_size, cfg.val_size, cfg.test_size, cfg.seed, cfg.backbone, cfg.resolution,
+               cfg.device)
         if key != data_key:
             data_key, data = key, None
             data = prepare_data(cfg, resolve_device(cfg.device))
-        for ev in race(cfg, stop, data=data):
-            events.append(ev)
-            part = len(events) / (cfg.epochs * len(cfg.strategies))
+        r = Race(cfg, stop, data=data)
+        for n, _ in enumerate(r, start=1):
+            part = n / cfg.total_epochs
             report(i, part, reused, part * costs[i], time.perf_counter() - t0)
-        if len(events) < cfg.epochs * len(cfg.strategies):
+        result = r.result()
+        if not result.completed:
             return  # stopped: a partial race is never stored nor shown as finished
         clock["cost"] += costs[i]
         clock["seconds"] += time.perf_counter() - t0
-        result = {"config": cfg.to_dict(), "device": str(resolve_device(cfg.device)),
-                  "wall_seconds": round(time.perf_counter() - t0, 3), "completed": True,
-                  "epochs": [e.to_dict() for e in events], "summary": summarize(events)}
         if store is not None:
-            store.put(cfg, result, kind=kind)
-        yield SweepRun(cfg, result["summary"], result["epochs"], False, result["device"])
+            store.put(result, kind=kind)
+        yield SweepRun(result, False)
     report(len(configs), 0.0, reused)
 
 
@@ -192,7 +198,7 @@ def curve_points(runs: Iterable[SweepRun]) -> dict[str, list[tuple[int, float]]]
     out: dict[str, dict[int, float]] = {}
     for r in runs:
         for s, v in r.summary.items():
-            out.setdefault(s, {})[r.config.train_size] = v["final_test_acc"]
+            out.setdefault(s, {})[r.config.train_size] = v.final_test_acc
     return {s: sorted(pts.items()) for s, pts in out.items()}
 
 
@@ -267,8 +273,8 @@ def transfer_gains(runs: Iterable[SweepRun], similarity: Mapping[str, str]) -> l
         if not all(k in s for k in STRATEGY_NAMES):
             continue
         gains.append(Gain(r.config.dataset, similarity.get(r.config.dataset, "unknown"), r.config.train_size,
-                          s["scratch"]["final_test_acc"], s["frozen"]["final_test_acc"],
-                          s["finetune"]["final_test_acc"]))
+                          s["scratch"].final_test_acc, s["frozen"].final_test_acc,
+                          s["finetune"].final_test_acc))
     return sorted(gains, key=lambda g: similarity_rank(g.similarity))
 
 
@@ -279,38 +285,36 @@ _EPOCH_COLS = [f.name for f in fields(EpochResult)]
 CSV_COLUMNS = ["run", "reused", "device", *_CONFIG_COLS, *_EPOCH_COLS]
 
 
+def to_frame(runs: Iterable[SweepRun]) -> pd.DataFrame:
+    """One row per run x strategy x epoch, with the run's config columns (what the CSV holds)."""
+    rows = [{"run": i, "reused": r.reused, "device": r.result.device,
+             **{**r.config.to_dict(), "strategies": "+".join(r.config.strategies)}, **e.to_dict()}
+            for i, r in enumerate(runs) for e in r.result.epochs]
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
 def to_csv(runs: Iterable[SweepRun], path: str | Path | TextIO) -> None:
     """Write the runs' epochs as CSV to a path or an open text stream."""
-    if isinstance(path, (str, Path)):
-        with open(path, "w", newline="") as f:
-            return to_csv(runs, f)
-    w = csv.DictWriter(path, CSV_COLUMNS)
-    w.writeheader()
-    for i, r in enumerate(runs):
-        cfg = {**r.config.to_dict(), "strategies": "+".join(r.config.strategies)}
-        w.writerows({"run": i, "reused": int(r.reused), "device": r.device, **cfg, **e} for e in r.epochs)
+    to_frame(runs).to_csv(path, index=False)
 
 
 def csv_text(runs: Iterable[SweepRun]) -> str:
-    buf = io.StringIO()
-    to_csv(runs, buf)
-    return buf.getvalue()
+    return to_frame(runs).to_csv(index=False)
 
 
 def read_csv(path: str | Path | TextIO) -> list[SweepRun]:
     """Inverse of :func:`to_csv` (summaries are recomputed from the epochs)."""
-    if isinstance(path, (str, Path)):
-        with open(path, newline="") as f:
-            return read_csv(f)
+    casts = {"int": int, "float": float, "str": str, "bool": lambda v: str(v).lower() in ("true", "1")}
     types = {f.name: str(f.type) for f in (*fields(RunConfig), *fields(EpochResult))}
-    parse = {"int": int, "float": float, "str": str, "bool": lambda v: v in ("True", "true", "1")}
-    runs: dict[str, SweepRun] = {}
-    for row in csv.DictReader(path):
-        cfg = {k: parse.get(types[k], str)(row[k]) for k in _CONFIG_COLS if k != "strategies"}
-        cfg["strategies"] = tuple(row["strategies"].split("+"))
-        epoch = {k: parse[types[k]](row[k]) for k in _EPOCH_COLS}
-        run = runs.setdefault(row["run"], SweepRun(RunConfig(**cfg), {}, [], row["reused"] == "1", row["device"]))
-        run.epochs.append(epoch)
-    for run in runs.values():
-        run.summary = summarize([EpochResult(**e) for e in run.epochs])
-    return list(runs.values())
+
+    def typed(row: dict, cols: list[str]) -> dict:
+        return {k: casts.get(types[k], str)(row[k]) for k in cols if k != "strategies"}
+
+    runs = []
+    for _, group in pd.read_csv(path, keep_default_na=False).groupby("run", sort=True):
+        rows = group.to_dict("records")
+        cfg = RunConfig(**typed(rows[0], _CONFIG_COLS), strategies=tuple(str(rows[0]["strategies"]).split("+")))
+        events = [EpochResult(**typed(row, _EPOCH_COLS)) for row in rows]
+        result = RaceResult.build(cfg, str(rows[0]["device"]), None, events)
+        runs.append(SweepRun(result, casts["bool"](rows[0]["reused"])))
+    return runs

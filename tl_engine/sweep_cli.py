@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from .cli import add_race_options, config_from_args, write_json_atomic
+from .cli_args import add_race_options, check_writable, config_from_args, write_json_atomic
 
 DESCRIPTION = """\
 Run one of three experiments as a grid of races and print a table when done.
@@ -62,6 +62,8 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
 def cmd_sweep(a: argparse.Namespace) -> int:
     from .store import ResultStore
 
+    check_writable(a.json)
+    check_writable(a.csv, "--csv")
     base = config_from_args(a)
     opts = {k: v for k, v in (("ks", a.ks), ("sizes", a.sizes)) if v}
     store = None if a.no_store else ResultStore(a.store)
@@ -100,14 +102,14 @@ def _sweep(a: argparse.Namespace, base, opts: dict, store, stop: threading.Event
 
 
 def _compute(run) -> float:
-    return sum(s["compute_seconds"] for s in run.summary.values())
+    return sum(s.compute_seconds for s in run.summary.values())
 
 
 def describe(kind: str, run) -> str:
     """The swept value and the headline numbers of one run, for a progress line."""
     from .sweep import swept_value
 
-    accs = "  ".join(f"{s} {v['final_test_acc']:.1%}" for s, v in run.summary.items())
+    accs = "  ".join(f"{s} {v.final_test_acc:.1%}" for s, v in run.summary.items())
     return f"{swept_value(kind, run.config):<16} {accs}"
 
 
@@ -119,8 +121,8 @@ def format_table(kind: str, runs: list) -> str:
     rows = [f"{head:<16}{'strategy':<10}{'test acc':>10}{'trainable':>14}{'compute s':>12}  reused"]
     for r in runs:
         for s, v in r.summary.items():
-            rows.append(f"{swept_value(kind, r.config):<16}{s:<10}{v['final_test_acc']:>10.1%}"
-                        f"{v['trainable_params']:>14,}{v['compute_seconds']:>12.1f}  {'yes' if r.reused else ''}")
+            rows.append(f"{swept_value(kind, r.config):<16}{s:<10}{v.final_test_acc:>10.1%}"
+                        f"{v.trainable_params:>14,}{v.compute_seconds:>12.1f}  {'yes' if r.reused else ''}")
     if kind == "size" and runs:
         rows += ["", learning_curve_verdict(curve_points(runs)).sentence]
     if kind == "domain" and runs:

@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tl_engine.data import DataError, load_dataset
-from tl_engine.datasets_user import STORE_SIZE, load_upload
+from tl_engine.datasets_user import STORE_SIZE, load_path, load_upload
+from tl_engine.errors import DataError
+
+
+def load_dataset(path) -> object:
+    """User data straight from its loader (tl_engine.data's dispatch is tested in test_data.py)."""
+    return load_path(Path(path))
 
 # --- user data --------------------------------------------------------------------------------------------
 
@@ -33,22 +38,27 @@ def make_folder(root: Path, per_class=5, colour_one=False) -> Path:
     return root
 
 
-def test_folder_grey_split_80_20(tmp_path):
+def test_folder_grey_split_70_15_15(tmp_path):
     ds = load_dataset(str(make_folder(tmp_path / "pets", per_class=10)))
     assert ds.info.classes == ("cats", "dogs") and ds.info.name == "pets" and ds.skipped == 0
-    assert ds.train_x.shape == (16, STORE_SIZE, STORE_SIZE) and ds.test_x.shape == (4, STORE_SIZE, STORE_SIZE)
-    assert np.bincount(ds.train_y).tolist() == [8, 8] and np.bincount(ds.test_y).tolist() == [2, 2]
+    assert ds.train_x.shape == (12, STORE_SIZE, STORE_SIZE) and ds.test_x.shape == (4, STORE_SIZE, STORE_SIZE)
+    assert np.bincount(ds.train_y).tolist() == [6, 6] and np.bincount(ds.val_y).tolist() == [2, 2]
+    assert np.bincount(ds.test_y).tolist() == [2, 2]
+    assert (ds.info.n_train, ds.info.n_val, ds.info.n_test) == (12, 4, 4)
     # Each file lands in exactly one split: the 20 distinct grey values are all there, once.
-    values = sorted(int(im[0, 0]) for im in np.concatenate([ds.train_x, ds.test_x]))
+    values = sorted(int(im[0, 0]) for im in np.concatenate([ds.train_x, ds.val_x, ds.test_x]))
     assert values == sorted(10 * i + 100 * c for c in range(2) for i in range(10))
+    # The text file and the hidden folder are not images: reported, but not counted as skipped images.
+    assert any("not images" in r and "notes.txt" in r for r in ds.skipped_reasons)
+    assert any(r.startswith("1 file: hidden") for r in ds.skipped_reasons)
     again = load_dataset(tmp_path / "pets")
-    assert np.array_equal(again.test_x, ds.test_x)  # the 80/20 split is seeded
+    assert np.array_equal(again.test_x, ds.test_x) and np.array_equal(again.val_x, ds.val_x)  # seeded split
 
 
 def test_folder_with_one_colour_image_is_all_rgb(tmp_path):
     ds = load_dataset(str(make_folder(tmp_path / "pets", colour_one=True)))
-    assert ds.train_x.shape[1:] == (STORE_SIZE, STORE_SIZE, 3)
-    grey = np.concatenate([ds.train_x, ds.test_x])[0]
+    assert ds.train_x.shape[1:] == (STORE_SIZE, STORE_SIZE, 3) and ds.val_x.shape[1:] == ds.test_x.shape[1:]
+    grey = np.concatenate([ds.train_x, ds.val_x, ds.test_x])[0]
     assert (grey[..., 0] == grey[..., 2]).all()  # grey images repeated, not tinted
 
 
@@ -60,8 +70,19 @@ def test_train_test_folders_used_as_given_and_wrapper_folder(tmp_path):
                 png(root / split / cls / f"{i}.jpg" if split == "test" else root / split / cls / f"{i}.png", 50)
     ds = load_dataset(str(tmp_path / "wrap"))
     assert ds.info.classes == ("a", "b", "c")
-    assert np.bincount(ds.train_y).tolist() == [5, 5, 5]  # val joins train when a test split exists
+    assert np.bincount(ds.train_y).tolist() == [4, 4, 4]
+    assert np.bincount(ds.val_y).tolist() == [1, 1, 1]  # val/ is the validation split
     assert np.bincount(ds.test_y).tolist() == [2, 2, 2]
+
+
+def test_train_test_folders_without_val_carve_validation_from_train(tmp_path):
+    for split, n in (("train", 10), ("test", 2)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                png(tmp_path / "d" / split / cls / f"{i}.png", 10 * i)
+    ds = load_dataset(tmp_path / "d")
+    assert np.bincount(ds.train_y).tolist() == [8, 8] and np.bincount(ds.val_y).tolist() == [2, 2]
+    assert np.bincount(ds.test_y).tolist() == [2, 2]
 
 
 def zip_bytes(root: Path, extra: dict[str, bytes] | None = None) -> bytes:
@@ -81,6 +102,7 @@ def test_zip_loads_like_the_folder(tmp_path):
     for ds in (load_dataset(str(tmp_path / "pets.zip")), load_upload("pets.zip", zip_bytes(tmp_path / "pets"))):
         assert ds.info.classes == folder.info.classes
         assert np.array_equal(ds.train_x, folder.train_x) and np.array_equal(ds.test_y, folder.test_y)
+        assert np.array_equal(ds.val_x, folder.val_x)
 
 
 @pytest.mark.parametrize("bad", ["../evil.png", "/abs/evil.png", "pets/../../evil.png"])
@@ -104,8 +126,9 @@ def test_npz_loads(tmp_path, label_shape, colour):
         arrays.update({k: v[:, None] for k, v in arrays.items() if k.endswith("labels")})
     np.savez(tmp_path / "med.npz", **arrays)
     ds = load_dataset(str(tmp_path / "med.npz"))
-    assert ds.train_x.shape == (15,) + shape[1:] and ds.train_x.dtype == np.uint8
-    assert ds.test_x.shape == (6,) + shape[1:] and ds.train_y.shape == (15,) and ds.info.classes == ("0", "1", "2")
+    assert ds.train_x.shape == (12,) + shape[1:] and ds.train_x.dtype == np.uint8
+    assert np.array_equal(ds.train_x, arrays["train_images"]) and np.array_equal(ds.val_x, arrays["val_images"])
+    assert ds.test_x.shape == (6,) + shape[1:] and ds.val_y.tolist() == [0, 1, 2] and ds.info.classes == ("0", "1", "2")
     assert np.array_equal(ds.test_x, np.round(arrays["test_images"] * 255).astype(np.uint8))  # 0..1 floats scaled
 
 
@@ -113,6 +136,8 @@ def test_npz_loads(tmp_path, label_shape, colour):
 
 
 def test_unknown_name_and_missing_path():
+    from tl_engine.data import load_dataset
+
     with pytest.raises(DataError, match="Unknown dataset 'cifar'.*fashion-mnist.*textures"):
         load_dataset("cifar")
     with pytest.raises(DataError, match="does not exist"):
@@ -126,7 +151,8 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
     (root / "dogs" / "broken.png").write_bytes(b"not a png")
     (root / "cats" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     ds = load_dataset(str(root))
-    assert ds.skipped == 2 and len(ds.train_y) + len(ds.test_y) == 10
+    assert ds.skipped == 2 and len(ds.train_y) + len(ds.val_y) + len(ds.test_y) == 10
+    assert ds.skipped_reasons[0] == "2 files: not PNG/JPEG/BMP/GIF/WebP, or damaged"
 
 
 def test_class_folder_without_readable_images(tmp_path):
@@ -147,6 +173,12 @@ def test_all_unreadable_or_single_class(tmp_path):
         png(tmp_path / "one" / "only" / f"{i}.png", i)
     with pytest.raises(DataError, match="at least 2"):
         load_dataset(str(tmp_path / "one"))
+    for i in range(3):
+        png(tmp_path / "small" / "a" / f"{i}.png", i)
+    for i in range(2):
+        png(tmp_path / "small" / "b" / f"{i}.png", i)
+    with pytest.raises(DataError, match="'b' has only 2 readable image.*at least 3"):
+        load_dataset(str(tmp_path / "small"))
 
 
 def good_npz() -> dict[str, np.ndarray]:
@@ -162,6 +194,7 @@ def good_npz() -> dict[str, np.ndarray]:
     ({"train_images": np.zeros((6, 8, 9), np.uint8)}, "differ in size"),
     ({"test_labels": np.zeros((6, 4), np.int64)}, "multi-label"),
     ({"test_labels": np.zeros(6, np.int64)}, "no images of class"),
+    ({"train_labels": np.array([0, 1, 0, 0, 0, 0])}, "class '1' has only 1 training image.*at least 2"),
 ])
 def test_bad_npz(tmp_path, change, message):
     arrays = {**good_npz(), **change}
@@ -177,5 +210,6 @@ def test_transparent_png_becomes_white_and_damaged_zip_entry_is_skipped(tmp_path
     at = data.find(b"pets/dogs/4.png") + len(b"pets/dogs/4.png")  # first copy: the local header, then the data
     data[at + 40] ^= 0xFF  # corrupt the compressed bytes: the CRC check fails when read
     ds = load_upload("pets.zip", bytes(data))
-    assert ds.skipped == 1 and len(ds.train_y) + len(ds.test_y) == 10
-    assert int(np.concatenate([ds.train_x, ds.test_x]).max()) == 255  # the transparent image is white
+    assert ds.skipped == 1 and len(ds.train_y) + len(ds.val_y) + len(ds.test_y) == 10
+    assert ds.skipped_reasons[0] == "1 file: damaged zip entry (could not be unpacked)"
+    assert int(np.concatenate([ds.train_x, ds.val_x, ds.test_x]).max()) == 255  # the transparent image is white

@@ -23,6 +23,7 @@ class RunConfig:
     dataset: str = "fashion-mnist"  # bundled name (see `python -m tl_engine datasets`) or a path
     train_size: int = 500  # training images, drawn class-balanced from the dataset's train split
     test_size: int = 1000  # held-out images, drawn once and identical for all three strategies
+    val_size: int = 500  # validation images (a separate pool): what anything chosen is chosen on, never test
     backbone: str = "mobilenet_v2"  # or "efficientnet_lite0"
     frozen_stages: int = 4  # k: fine-tune freezes stages 0..k-1 (0 = train all, 7 = whole body)
     epochs: int = 10
@@ -107,6 +108,8 @@ class StrategySummary:
     confusion_matrix: list[list[int]] | None = None  # classes x classes counts, rows = true class
     per_class_acc: list[float] | None = None
     delta_theta: dict[str, float] | None = None  # stage name -> ||θ − θ0|| / ||θ0||
+    test_pred: list[int] | None = None  # predicted class of each test image, in the split's order
+    test_conf: list[float] | None = None  # the softmax probability of that prediction
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}

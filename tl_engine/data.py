@@ -1,8 +1,9 @@
-"""Datasets: the bundled ones, the user's own, the class-balanced split, and the conversion to model input.
+"""Bundled datasets, the class-balanced train / validation / test draw, and the conversion to model input.
 
 Images travel through the engine as plain uint8 numpy arrays (N×H×W grey or N×H×W×3 colour, one H×W per
 dataset); only :func:`to_model_input` turns them into a torch tensor, at the resolution a race asks for.
-User data (a folder, a .zip or a MedMNIST-style .npz) is read by :mod:`tl_engine.datasets_user`.
+The dataset contract (:class:`~tl_engine.imageset.ImageSet`) lives in :mod:`tl_engine.imageset`; user data
+(a folder, a .zip or a MedMNIST-style .npz) is read by :mod:`tl_engine.datasets_user`.
 """
 
 from __future__ import annotations
@@ -15,38 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .imageset import DatasetInfo, ImageSet
 
-__all__ = ["DataError", "DatasetInfo", "ImageSet", "list_datasets", "load_dataset", "split_balanced",
-           "max_balanced", "to_model_input", "ASSETS"]
+__all__ = ["ASSETS", "Split", "list_datasets", "load_dataset", "split_balanced", "default_val_size", "max_balanced",
+           "to_model_input"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "datasets"
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a student sees about a dataset before loading it."""
-
-    name: str  # what --dataset takes: "fashion-mnist", or the folder / file name of user data
-    title: str
-    domain: str  # one short line: what the pictures show
-    similarity: str  # to ImageNet photos: "high" | "medium" | "low" ("unknown" for user data)
-    n_train: int  # images in the train split = the largest possible train_size (if the classes are balanced)
-    n_test: int
-    classes: tuple[str, ...]
-    licence: str
-    source: str
-
-
-@dataclass
-class ImageSet:
-    """A loaded dataset: a train and a test split of uint8 images with int64 class indices."""
-
-    info: DatasetInfo
-    train_x: np.ndarray  # uint8, N×H×W (grey) or N×H×W×3 (colour), all the same H×W
-    train_y: np.ndarray  # int64 class indices into info.classes
-    test_x: np.ndarray
-    test_y: np.ndarray
-    skipped: int = 0  # unreadable image files skipped while loading (user data)
+VAL_SIZE = 500  # default validation draw: enough to choose between settings, small enough to score every epoch
 
 
 # --- bundled datasets -------------------------------------------------------------------------------------
@@ -59,7 +35,7 @@ def _index() -> dict[str, dict]:
 
 
 def _info(entry: dict) -> DatasetInfo:
-    return DatasetInfo(entry["name"], entry["title"], entry["domain"], entry["similarity"], entry["n_train"],
+    return DatasetInfo(entry["name"], entry["title"], entry["domain"], entry["n_train"], entry["n_val"],
                        entry["n_test"], tuple(entry["classes"]), entry["licence"], entry["source"])
 
 
@@ -68,23 +44,29 @@ def list_datasets() -> list[DatasetInfo]:
     return [_info(e) for e in _index().values()]
 
 
+def _read_bundled(entry: dict) -> ImageSet:
+    # Our own files, built by scripts/build_assets.py and sha256-checked by the tests: no user-data checks.
+    with np.load(ASSETS / entry["file"], allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
+    return ImageSet(_info(entry), a["train_images"], a["train_labels"], a["val_images"], a["val_labels"],
+                    a["test_images"], a["test_labels"])
+
+
 def load_dataset(name_or_path: str | Path) -> ImageSet:
     """Load a bundled dataset by name, or the user's data from a folder, a .zip or a .npz path.
 
     Raises:
         DataError: unknown name, missing path, or data that cannot be used (the message says what to do).
     """
-    from . import datasets_user  # imported here: it needs PIL, which listing datasets does not
-
     key = str(name_or_path).strip()
     bundled = _index()
     if key.lower().replace("_", "-") in bundled:
-        entry = bundled[key.lower().replace("_", "-")]
-        x, y, tx, ty, _ = datasets_user.read_npz(ASSETS / entry["file"])
-        return ImageSet(_info(entry), x, y, tx, ty)
+        return _read_bundled(bundled[key.lower().replace("_", "-")])
     path = Path(key).expanduser()
     if path.exists():
-        return datasets_user.load_path(path)
+        from .datasets_user import load_path  # imported here: it needs PIL, which bundled data does not
+
+        return load_path(path)
     known = ", ".join(bundled)
     if path.suffix.lower() in (".zip", ".npz") or "/" in key or "\\" in key:
         raise DataError(f"{key!r} does not exist. Check the path, or use a bundled dataset: {known}.")
@@ -95,11 +77,28 @@ def load_dataset(name_or_path: str | Path) -> ImageSet:
 # --- the class-balanced draw ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Split:
+    """One race's images: copies drawn class-balanced from the dataset's three splits, in a shuffled order."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray  # choose things here (learning rates, epochs), never on test
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
 def max_balanced(counts: np.ndarray) -> int:
     """Largest n for which a class-balanced draw (remainders on the first classes) fits in ``counts``."""
     m = int(counts.min())
     extra = np.flatnonzero(counts <= m)  # the first class that cannot give one more image stops the remainder
     return len(counts) * m + (int(extra[0]) if len(extra) else len(counts))
+
+
+def default_val_size(ds: ImageSet) -> int:
+    """The validation draw a race uses unless told otherwise: VAL_SIZE, or all a balanced draw allows if less."""
+    return min(VAL_SIZE, max_balanced(np.bincount(ds.val_y, minlength=len(ds.info.classes))))
 
 
 def _quotas(n: int, n_classes: int) -> np.ndarray:
@@ -125,27 +124,30 @@ def _check_size(what: str, n: int, y: np.ndarray, n_classes: int, name: str) -> 
                         f"the maximum is {most}.")
 
 
-def split_balanced(ds: ImageSet, train_size: int, test_size: int, seed: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Draw ``train_size`` images from the train split and ``test_size`` from the test split, class-balanced.
+def split_balanced(ds: ImageSet, train_size: int, test_size: int, seed: int, val_size: int | None = None) -> Split:
+    """Draw ``train_size``, ``val_size`` and ``test_size`` images from the train, validation and test splits.
 
-    Each class gets ``size // n_classes`` images and the first ``size % n_classes`` classes one more. The
-    draw is deterministic for a seed, and the test draw depends only on (dataset, test_size, seed), so every
-    run of a sweep over train_size is scored on the same test images.
+    Each class gets ``size // n_classes`` images and the first ``size % n_classes`` classes one more. The draw
+    is deterministic for a seed. The validation and test draws depend only on (dataset, their size, seed), so
+    every run of a sweep over train_size is chosen on the same validation images and scored on the same test
+    images. The three splits of a dataset share no image, so neither do the three draws.
 
-    Returns:
-        ``(train_x, train_y, test_x, test_y)``, copies in a shuffled order.
+    Args:
+        val_size: ``None`` means :func:`default_val_size`.
 
     Raises:
         DataError: a size below the number of classes or above what the dataset holds (the maximum is named).
     """
     n_classes, name = len(ds.info.classes), ds.info.name
+    val_size = default_val_size(ds) if val_size is None else val_size
     _check_size("train_size", train_size, ds.train_y, n_classes, name)
+    _check_size("val_size", val_size, ds.val_y, n_classes, name)
     _check_size("test_size", test_size, ds.test_y, n_classes, name)
-    # Two independent streams: the test draw must not shift when train_size changes.
+    # Independent streams: the validation and test draws must not shift when train_size changes.
     tr = _draw(ds.train_y, train_size, n_classes, np.random.default_rng([seed, 0]))
     te = _draw(ds.test_y, test_size, n_classes, np.random.default_rng([seed, 1]))
-    return ds.train_x[tr], ds.train_y[tr], ds.test_x[te], ds.test_y[te]
+    va = _draw(ds.val_y, val_size, n_classes, np.random.default_rng([seed, 2]))
+    return Split(ds.train_x[tr], ds.train_y[tr], ds.val_x[va], ds.val_y[va], ds.test_x[te], ds.test_y[te])
 
 
 # --- to the network ---------------------------------------------------------------------------------------

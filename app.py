@@ -7,10 +7,8 @@ import streamlit as st
 ROOT = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Transfer learning race", page_icon=":material/flag:", layout="wide")
-
-pages = [st.Page(str(ROOT / "pages" / "race.py"), title="Race", icon=":material/flag:", default=True)]
-# The experiments page is written separately; show it once it exists.
-if (ROOT / "pages" / "experiments.py").exists():
-    pages.append(st.Page(str(ROOT / "pages" / "experiments.py"), title="Experiments", icon=":material/science:"))
-pages.append(st.Page(str(ROOT / "pages" / "about.py"), title="About", icon=":material/info:"))
-st.navigation(pages).run()
+st.navigation([
+    st.Page(str(ROOT / "pages" / "race.py"), title="Race", icon=":material/flag:", default=True),
+    st.Page(str(ROOT / "pages" / "experiments.py"), title="Experiments", icon=":material/science:"),
+    st.Page(str(ROOT / "pages" / "about.py"), title="About", icon=":material/info:"),
+]).run()

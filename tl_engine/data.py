@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import DataError
 from .imageset import DatasetInfo, ImageSet
+from .uploads import PREFIX as UPLOAD_PREFIX
 
 __all__ = ["ASSETS", "Split", "list_datasets", "load_dataset", "split_balanced", "default_val_size", "max_balanced",
            "to_model_input"]
@@ -53,12 +54,17 @@ def _read_bundled(entry: dict) -> ImageSet:
 
 
 def load_dataset(name_or_path: str | Path) -> ImageSet:
-    """Load a bundled dataset by name, or the user's data from a folder, a .zip or a .npz path.
+    """Load a bundled dataset by name, an upload by its ``upload:<sha16>`` name, or the user's data from a
+    folder, a .zip or a .npz path.
 
     Raises:
         DataError: unknown name, missing path, or data that cannot be used (the message says what to do).
     """
     key = str(name_or_path).strip()
+    if key.startswith(UPLOAD_PREFIX):  # an upload kept (decoded) by this server: see tl_engine.uploads
+        from .uploads import load
+
+        return load(key)
     bundled = _index()
     if key.lower().replace("_", "-") in bundled:
         return _read_bundled(bundled[key.lower().replace("_", "-")])

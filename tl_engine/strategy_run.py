@@ -248,4 +248,4 @@ def _evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cache: torch.Ten
     if not n:
         return math.nan, math.nan, torch.zeros(0, dtype=torch.long), torch.zeros(0)
     pred, conf = torch.cat(preds).cpu(), torch.cat(confs).cpu()
-    return float(loss) / n, float((pred == y.cpu()).float().mean()), pred, conf
+    return float(loss) / n, int((pred == y.cpu()).sum()) / n, pred, conf

@@ -124,6 +124,16 @@ def load(name: str) -> ImageSet:
                     up.skipped_reasons)
 
 
+def delete_upload(name: str) -> None:
+    """Forget an upload now (the builder's, when its session ends). Unknown names are ignored."""
+    try:
+        npz, meta = _paths(name)
+    except DataError:
+        return
+    npz.unlink(missing_ok=True)
+    meta.unlink(missing_ok=True)
+
+
 def cleanup(folder: Path | None = None, now: float | None = None) -> int:
     """Delete uploads unused for MAX_AGE_DAYS (and the oldest beyond MAX_UPLOADS), and stray temp files."""
     folder = folder or uploads_dir()

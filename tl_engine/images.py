@@ -62,6 +62,8 @@ def decode(data: bytes, size: int = STORE_SIZE) -> np.ndarray:
         raise Skip(f"larger than {MAX_FILE_BYTES // 2**20} MB")
     try:
         im = Image.open(io.BytesIO(data), formats=list(FORMATS))
+    except Image.DecompressionBombError as e:  # Pillow's own guard (see above) fired first
+        raise Skip(f"larger than {MAX_IMAGE_PIXELS // 1_000_000} megapixels") from e
     except Exception as e:  # noqa: BLE001 (Pillow raises many types on hostile headers; all mean "unusable")
         kind = sniff(data)
         raise Skip(unsupported_reason(kind) if kind else f"{NOT_SUPPORTED}, or damaged") from e

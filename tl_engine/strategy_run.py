@@ -41,6 +41,7 @@ class RaceData:
     classes: tuple[str, ...]
     skipped: int = 0
     skipped_reasons: tuple[str, ...] = ()
+    grey: bool = False  # the dataset's images are greyscale (repeated to three channels for the network)
 
 
 def param_groups(net: StagedNet, strategy: str, cfg: RunConfig) -> list[dict]:

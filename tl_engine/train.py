@@ -53,7 +53,8 @@ def prepare_data(cfg: RunConfig, device: torch.device, ds: ImageSet | None = Non
         return torch.as_tensor(y, device=device)
 
     return RaceData(prep(sp.train_x), labels(sp.train_y), prep(sp.val_x), labels(sp.val_y), prep(sp.test_x),
-                    labels(sp.test_y), tuple(ds.info.classes), ds.skipped, tuple(ds.skipped_reasons))
+                    labels(sp.test_y), tuple(ds.info.classes), ds.skipped, tuple(ds.skipped_reasons),
+                    grey=ds.train_x.ndim == 3)
 
 
 class Race:

@@ -1,87 +1,105 @@
 """The sidebar: every race setting as a widget, restored from and written back to the URL.
 
-Settings are kept in ``st.session_state["tl_settings"]`` (a plain dict, not a widget key) so that they survive
+Settings are kept in ``st.session_state[keys.SETTINGS]`` (a plain dict, not a widget key) so that they survive
 a visit to another page, where Streamlit forgets the state of widgets it did not draw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
 
 from tl_engine.config import BACKBONE_NAMES, NUM_STAGES
+from tl_engine.errors import DataError
+from tl_engine.imageset import DatasetInfo
+from tl_engine.uploads import Upload, is_upload, load_meta
+from tl_ui import keys
 from tl_ui import settings as S
+from tl_ui.style import backbone_label
 from tl_ui.upload import uploader
 
-_PREFIX = "w_"  # widget keys: "w_train_size", ...
+W = keys.WIDGET_PREFIX
 
 
 def _seed_widgets(values: dict[str, Any]) -> None:
     """Give each widget its value before it is drawn (only where Streamlit has none)."""
     for k, v in values.items():
-        st.session_state.setdefault(_PREFIX + k, v)
+        st.session_state.setdefault(W + k, v)
 
 
-def sidebar(datasets: Sequence[Any], backbone_title: Callable[[str], str] = str) -> tuple[dict[str, Any], Any]:
-    """Draw the controls; return the current settings (RunConfig field -> value) and the dataset's info.
+def remember(up: Upload, select: bool = True) -> None:
+    """Make an upload selectable for the rest of the session (and select it: it is what the user wants)."""
+    st.session_state.setdefault(keys.UPLOADS, {})[up.name] = up
+    if select:
+        st.session_state[W + "dataset"] = up.name
 
-    Args:
-        datasets: ``list_datasets()`` records (name, domain, similarity, n_train, n_test, classes).
-        backbone_title: how to name a backbone in its select box.
-    """
+
+def _linked_upload(query: dict[str, str]) -> None:
+    """A shared link may name an upload: use it if this server still has it, else say why it is not used."""
+    name = query.get("dataset", "")
+    if not is_upload(name) or name in st.session_state.get(keys.UPLOADS, {}):
+        return
+    try:
+        remember(load_meta(name), select=False)
+    except DataError as e:
+        st.warning(f"The link's dataset is not available: {e} Showing a bundled dataset instead.")
+
+
+def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInfo]:
+    """Draw the controls; return the current settings (RunConfig field -> value) and the dataset's info."""
     ss = st.session_state
-    if "tl_settings" not in ss:  # first run of this session: the URL decides
-        ss["tl_settings"] = S.settings_from_query(st.query_params.to_dict(), datasets)
-    _seed_widgets(ss["tl_settings"])
+    if keys.SETTINGS not in ss:  # first run of this session: the URL decides
+        query = st.query_params.to_dict()
+        _linked_upload(query)
+        known = [*datasets, *(u.info for u in ss.get(keys.UPLOADS, {}).values())]
+        ss[keys.SETTINGS] = S.settings_from_query(query, known)
+    _seed_widgets(ss[keys.SETTINGS])
 
     sb = st.sidebar
     sb.header("Race settings")
     dataset_box = sb.container()  # drawn after the uploader below, which may add (and select) a dataset
-    uploads = ss.setdefault("tl_uploads", {})  # path -> info: stays selectable for the whole session
     own = uploader(sb)
-    if own is not None and own.name not in uploads:
-        uploads[own.name] = own
-        ss[_PREFIX + "dataset"] = own.name  # a fresh upload is what the user wants to race
-    by_name = {i.name: i for i in [*datasets, *uploads.values()]}
-    if ss[_PREFIX + "dataset"] not in by_name:
-        ss[_PREFIX + "dataset"] = S.default_settings(datasets)["dataset"]
-    name = dataset_box.selectbox("Dataset", list(by_name), key="w_dataset",
-                                 format_func=lambda n: getattr(by_name[n], "title", n))
+    if own is not None and own.name not in ss.get(keys.UPLOADS, {}):
+        remember(own)
+    by_name = {i.name: i for i in [*datasets, *(u.info for u in ss.get(keys.UPLOADS, {}).values())]}
+    if ss[W + "dataset"] not in by_name:
+        ss[W + "dataset"] = S.default_settings(datasets)["dataset"]
+    name = dataset_box.selectbox("Dataset", list(by_name), key=W + "dataset",
+                                 format_func=lambda n: by_name[n].title)
     info = by_name[name]
-    dataset_box.markdown(
-        f"{info.domain}  \nSimilar to ImageNet? **{info.similarity}**  \n"
-        f"{info.n_train:,} train / {info.n_test:,} test images · {S.num_classes(info)} classes"
-    )
-    sb.selectbox("Backbone (ImageNet-pretrained)", list(BACKBONE_NAMES), key="w_backbone",
-                 format_func=backbone_title)
+    dataset_box.markdown(f"{info.domain}  \n{info.n_train:,} train / {info.n_val:,} validation / "
+                         f"{info.n_test:,} test images · {len(info.classes)} classes")
+    sb.selectbox("Backbone (ImageNet-pretrained)", list(BACKBONE_NAMES), key=W + "backbone",
+                 format_func=backbone_label)
 
     # The dataset may just have changed: snap sizes to steps it can supply before the sliders are drawn.
     for key, options in (("train_size", S.train_options(info)), ("test_size", S.test_options(info))):
-        if ss[_PREFIX + key] not in options:
-            ss[_PREFIX + key] = S.snap(ss[_PREFIX + key], options)
-    n = sb.select_slider("Training images (target data)", S.train_options(info), key="w_train_size",
+        if ss[W + key] not in options:
+            ss[W + key] = S.snap(ss[W + key], options)
+    n = sb.select_slider("Training images (target data)", S.train_options(info), key=W + "train_size",
                          format_func=lambda v: f"{v:,}")
-    sb.caption(f"≈ {n / S.num_classes(info):.0f} images per class")
-    sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key="w_frozen_stages",
+    sb.caption(f"≈ {n / len(info.classes):.0f} images per class")
+    sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key=W + "frozen_stages",
               help="Fine-tune keeps the first k of the 7 stages at their ImageNet weights and trains the rest. "
                    "k = 0 trains everything, k = 7 equals the frozen strategy.")
-    sb.slider("Epochs", 1, S.MAX_EPOCHS, key="w_epochs")
+    sb.slider("Epochs", 1, S.MAX_EPOCHS, key=W + "epochs")
 
     with sb.expander("Advanced"):
-        st.select_slider("Resolution (pixels)", S.RESOLUTIONS, key="w_resolution")
+        st.select_slider("Resolution (pixels)", S.RESOLUTIONS, key=W + "resolution")
         lr = dict(options=S.LEARNING_RATES, format_func=lambda v: f"{v:g}")
-        st.select_slider("Learning rate, new head", key="w_lr_head", **lr)
-        st.select_slider("Learning rate, fine-tuned stages", key="w_lr_body", **lr)
-        st.select_slider("Learning rate, from scratch", key="w_lr_scratch", **lr)
-        st.toggle("Augment (random shifts and flips)", key="w_augment")
-        st.number_input("Seed", 0, S.MAX_SEED, step=1, key="w_seed")
-        st.select_slider("Test images", S.test_options(info), key="w_test_size", format_func=lambda v: f"{v:,}")
+        st.select_slider("Learning rate, new head", key=W + "lr_head", **lr)
+        st.select_slider("Learning rate, fine-tuned stages", key=W + "lr_body", **lr)
+        st.select_slider("Learning rate, from scratch", key=W + "lr_scratch", **lr)
+        st.toggle("Augment (random shifts of ±6 % and zoom 0.9–1.1×)", key=W + "augment")
+        st.number_input("Seed", 0, S.MAX_SEED, step=1, key=W + "seed")
+        st.select_slider("Test images", S.test_options(info), key=W + "test_size", format_func=lambda v: f"{v:,}")
 
-    values = {k: ss[_PREFIX + k] for k in S.URL_NAMES}
-    ss["tl_settings"] = values
+    values = {k: ss[W + k] for k in S.URL_NAMES}
+    ss[keys.SETTINGS] = values
     query = S.to_query(values)
     if st.query_params.to_dict() != query:  # write only on change: each write is a message to the browser
         st.query_params.from_dict(query)
-    return values, info
+    # Not a URL setting: the validation pool is whatever the dataset offers, up to the default.
+    return {**values, "val_size": min(S.DEFAULTS.val_size, info.n_val)}, info

@@ -1,0 +1,86 @@
+"""The pages' view of the server's jobs: one scheduler per server, and which jobs each browser tab watches.
+
+Training never runs in a page's thread: :class:`tl_engine.scheduler.Scheduler` owns worker processes, a queue
+and the thread budget, and joins tabs that ask for the same race. A page only submits, polls snapshots (a lock
+and a tuple copy) and stops. When a tab's session ends, Streamlit calls ``on_release`` and every job that tab
+watched loses a watcher; a job nobody watches leaves the queue or stops, freeing its slot.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from tl_engine.config import RunConfig
+from tl_engine.scheduler import JobSnapshot, Scheduler
+
+POLL_SECONDS = 0.5  # how often a page asks for news while its job is queued or running
+ACTIVE = ("queued", "running")
+
+
+@st.cache_resource(show_spinner=False)
+def scheduler() -> Scheduler:
+    """The one scheduler of this server (global: every session shares it, so equal races are joined)."""
+    return Scheduler()
+
+
+class Watching:
+    """The jobs one browser session watches, by role ("race", "sweep"): at most one of each."""
+
+    def __init__(self, sched: Scheduler):
+        self.sched = sched  # kept here: on_release runs outside any script run, where scheduler() is unsafe
+        self.lock = threading.Lock()
+        self.jobs: dict[str, str] = {}
+
+    def watch(self, role: str, job_id: str) -> None:
+        with self.lock:
+            old = self.jobs.get(role)
+            self.jobs[role] = job_id
+        if old is not None and old != job_id:
+            self.sched.release(old)
+
+    def release_all(self) -> None:
+        with self.lock:
+            ids, self.jobs = list(self.jobs.values()), {}
+        for job_id in ids:
+            self.sched.release(job_id)
+
+
+def _release(w: Watching) -> None:
+    w.release_all()
+
+
+@st.cache_resource(scope="session", on_release=_release, show_spinner=False)
+def watching() -> Watching:
+    return Watching(scheduler())
+
+
+def start_race(cfg: RunConfig, reuse: bool = True) -> str:
+    """Submit (or join, or answer from the store) a race for this tab; returns its job id."""
+    job_id = scheduler().submit_race(cfg, reuse=reuse, keep_models=True)
+    watching().watch("race", job_id)
+    return job_id
+
+
+def start_sweep(kind: str, cfg: RunConfig, opts: dict) -> str:
+    job_id = scheduler().submit_sweep(kind, cfg, opts)
+    watching().watch("sweep", job_id)
+    return job_id
+
+
+def current(role: str) -> JobSnapshot | None:
+    """The snapshot of the job this tab watches in ``role``, or None."""
+    job_id = watching().jobs.get(role)
+    return scheduler().snapshot(job_id) if job_id else None
+
+
+def stop(role: str) -> None:
+    job_id = watching().jobs.get(role)
+    if job_id:
+        scheduler().stop(job_id)
+
+
+def poll_every(snap: JobSnapshot | None) -> float | None:
+    """The live fragment's ``run_every``: poll while the job is queued or running, not at all when idle."""
+    return POLL_SECONDS if snap is not None and snap.status in ACTIVE else None

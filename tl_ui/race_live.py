@@ -1,0 +1,111 @@
+"""The race page's live part: queue position, progress, counters, curves and the result, from one job snapshot.
+
+Drawn by the page's single fragment, whose ``run_every`` is computed on each full run (polling while the job
+is queued or running, never when idle). Figures are rebuilt only when a new epoch arrived or the x-axis
+changed; most polls find nothing new and cost a lock and a tuple copy.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from tl_engine.config import summarize
+from tl_engine.scheduler import JobSnapshot
+from tl_engine.verdicts import race_verdict
+from tl_ui import charts, jobs, keys
+from tl_ui.counters import counters_html
+from tl_ui.style import color
+
+
+def plot(fig, key: str, **kw) -> object:
+    """A chart that keeps its identity (key) across redraws, so Plotly updates it in place."""
+    # theme=None: Streamlit's theme would shrink and grey out the big fonts set in tl_ui.charts.
+    return st.plotly_chart(fig, key=key, width="stretch", theme=None, config={"displayModeBar": False}, **kw)
+
+
+def _figures(snap: JobSnapshot, x: str, chance: float) -> tuple:
+    key = (snap.id, len(snap.events), x)
+    cached = st.session_state.get(keys.FIGURES)
+    if cached is None or cached[0] != key:
+        cfg = snap.cfg
+        cached = (key, charts.race_figure(snap.events, x, cfg.strategies, cfg.epochs, chance),
+                  charts.loss_figure(snap.events, cfg.strategies, x, cfg.epochs))
+        st.session_state[keys.FIGURES] = cached
+    return cached[1], cached[2]
+
+
+def _status_line(snap: JobSnapshot) -> None:
+    cfg = snap.cfg
+    done = {s: sum(e.strategy == s for e in snap.events) for s in cfg.strategies}
+    if snap.status == "queued":
+        wait = "" if snap.eta_seconds is None else f" · about {snap.eta_seconds:.0f} s to wait"
+        st.info(f"Queued: position {snap.queue_position} (the server runs a few races at a time so that each "
+                f"runs at full speed){wait}.")
+        st.button("Leave the queue", on_click=jobs.stop, args=("race",), key="tl_leave_queue")
+        return
+    if snap.status == "running":
+        elapsed = time.time() - (snap.started_at or time.time())
+        slowest = min(done.values())
+        what = "preparing data and ImageNet weights…" if not snap.events else "training"
+        if snap.watchers > 1:
+            what += f" · {snap.watchers} tabs watch this race"
+        st.progress(snap.progress, text=f"epoch {slowest} of {cfg.epochs} for every strategy · {elapsed:.0f} s · "
+                                        f"{what}")
+
+
+def live(snap: JobSnapshot | None, chance: float) -> None:
+    """Everything that changes while a race runs; drawn from one snapshot."""
+    if snap is None:
+        st.info("Press **▷ Train all three** to start the race. Curves appear after each epoch.")
+        return
+    if snap.status != "running" and st.session_state.get("tl_was_active"):
+        st.session_state["tl_was_active"] = False
+        st.rerun()  # once: the full rerun stops polling and re-enables the buttons
+    st.session_state["tl_was_active"] = snap.status in jobs.ACTIVE
+    cfg = snap.cfg
+    if snap.reused_from:
+        note, again = st.columns([4, 1], vertical_alignment="center")
+        note.info(f"This exact race already ran ({snap.reused_from[:16].replace('T', ' ')} UTC): its stored "
+                  "result is shown at once.")
+        again.button("▷ Race it live", on_click=_race_live, args=(cfg,), width="stretch")
+    if snap.status == "error":
+        st.error(snap.error)
+    _status_line(snap)
+    if snap.status == "queued":
+        return
+    left, right = st.columns([3.3, 1])
+    with right:
+        by_seconds = st.toggle("x-axis: compute seconds", key=keys.X_SECONDS)
+        st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs, cfg.frozen_stages),
+                    unsafe_allow_html=True)
+    race_fig, loss_fig = _figures(snap, "seconds" if by_seconds else "epoch", chance)
+    tab_acc, tab_loss = left.tabs(["Test accuracy", "Loss"])
+    with tab_acc:
+        plot(race_fig, key="race_chart")
+    with tab_loss:
+        plot(loss_fig, key="loss_chart")
+    if snap.status not in jobs.ACTIVE and snap.events:
+        show_result(snap)
+
+
+def _race_live(cfg) -> None:
+    st.session_state.pop(keys.FIGURES, None)
+    jobs.start_race(cfg, reuse=False)
+
+
+def show_result(snap: JobSnapshot) -> None:
+    summary = summarize(list(snap.events))
+    v = race_verdict(summary, snap.cfg.test_size)
+    st.subheader("Result")
+    prefix = ""
+    if snap.status == "stopped":
+        prefix = f"Stopped before the end ({len(snap.events)} of {snap.total} epochs). "
+    lead = v.winner or next(iter(summary))
+    st.markdown(f'<div class="tl-verdict" style="border-left-color:{color(lead)}">{prefix}{v.sentence}</div>',
+                unsafe_allow_html=True)
+    if snap.finished_at and snap.started_at and not snap.reused_from:
+        st.caption(f"{len(snap.events)} epochs in {snap.finished_at - snap.started_at:.0f} s of wall-clock time "
+                   "(data preparation and weight loading included).")
+    plot(charts.summary_figure(summary), key="summary_chart")

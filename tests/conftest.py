@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # Keep every test's results store out of the developer's data/ folder.
 os.environ.setdefault("TL_RACE_DATA", str(ROOT / "test-output" / "data"))
@@ -21,7 +18,7 @@ def tiny_cfg():
     """A race that takes a few seconds: 20 images, 32 px, 2 epochs."""
     from tl_engine.config import RunConfig
 
-    return RunConfig(dataset="fashion-mnist", train_size=20, test_size=30, epochs=2, resolution=32,
+    return RunConfig(dataset="fashion-mnist", train_size=20, val_size=20, test_size=30, epochs=2, resolution=32,
                      batch_size=8, seed=0, device="cpu")
 
 

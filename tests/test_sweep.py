@@ -1,4 +1,4 @@
-"""Sweeps: the grids, the verdict and gains helpers, CSV, and real tiny sweeps with reuse, stop and the CLI."""
+"""Sweeps: the grids (with seeds), the aggregates, CSV/JSON shapes, and real tiny sweeps with reuse, stop and CLI."""
 
 from __future__ import annotations
 
@@ -15,24 +15,23 @@ import pytest
 
 import tl_engine.train
 from tl_engine import cli
-from tl_engine.config import STRATEGY_NAMES, EpochResult, RunConfig, summarize
+from tl_engine.config import STRATEGY_NAMES, EpochResult, RaceResult, RunConfig
 from tl_engine.errors import ConfigError
 from tl_engine.store import ResultStore
 from tl_engine.sweep import (
-    CLAIM_LARGE,
+    DOMAIN_PER_CLASS,
     SweepRun,
     csv_text,
-    curve_points,
-    learning_curve_verdict,
     plan,
+    points,
     read_csv,
     run_sweep,
+    sweep_verdict,
     to_csv,
-    transfer_gains,
 )
+from tl_engine.sweep_cli import format_table, sweep_json
 
-TINY = RunConfig(dataset="mnist", train_size=20, test_size=20, epochs=1, resolution=32,
-                 device="cpu")
+TINY = RunConfig(dataset="mnist", train_size=20, test_size=20, val_size=20, epochs=1, resolution=32, device="cpu")
 
 
 # ---- grids -------------------------------------------------------------------------------------------------------
@@ -46,6 +45,16 @@ def test_freeze_grid_runs_k_from_7_down_to_0_then_scratch():
     assert [c.frozen_stages for c in plan("freeze", base, ks=[2, 5])][:2] == [2, 5]
 
 
+def test_seeds_repeat_the_whole_grid_seed_after_seed():
+    base = replace(TINY, seed=10)
+    grid = plan("freeze", base, seeds=3, ks=[7, 6])
+    assert [(c.seed, c.frozen_stages, c.strategies) for c in grid] == [
+        (s, k, st) for s in (10, 11, 12) for k, st in ((7, ("finetune",)), (6, ("finetune",)), (0, ("scratch",)))]
+    assert plan("size", base, seeds=1, n_train=5000) == plan("size", base, n_train=5000)
+    with pytest.raises(ConfigError, match="seeds"):
+        plan("size", base, seeds=0, n_train=5000)
+
+
 def test_size_grid_is_log_spaced_ascending_and_clamped_to_the_dataset():
     base = replace(TINY, train_size=123)
     assert [c.train_size for c in plan("size", base, n_train=5000)] == [50, 100, 200, 500, 1000, 2000, 5000]
@@ -55,38 +64,41 @@ def test_size_grid_is_log_spaced_ascending_and_clamped_to_the_dataset():
     assert [(c.train_size, c.strategies) for c in grid] == [(20, STRATEGY_NAMES), (40, STRATEGY_NAMES)]
 
 
-def test_domain_grid_orders_datasets_by_similarity():
-    infos = [SimpleNamespace(name=n, similarity=s, n_train=t, n_test=100) for n, s, t in
-             [("digits", "low", 4000), ("mine", "unknown", 30), ("clothes", "medium", 5000),
-              ("bricks", "high", 5000), ("animals", "medium", 5000)]]
-    grid = plan("domain", replace(TINY, train_size=500, test_size=200), datasets=infos)
-    assert [c.dataset for c in grid] == ["bricks", "clothes", "animals", "digits", "mine"]
-    assert [(c.train_size, c.test_size) for c in grid][-2:] == [(500, 100), (30, 100)]  # clamped to what exists
+def info(name: str, classes: int, n_train: int = 5000, n_val: int = 1000, n_test: int = 1000) -> SimpleNamespace:
+    return SimpleNamespace(name=name, classes=tuple(range(classes)), n_train=n_train, n_val=n_val, n_test=n_test)
+
+
+def test_domain_grid_orders_by_measured_score_with_the_same_images_per_class():
+    infos = [info("digits", 10, 4000), info("mine", 3, 900, 60, 100), info("clothes", 10), info("bricks", 3)]
+    scores = {"digits": 0.2, "clothes": 0.55, "bricks": 0.8}
+    grid = plan("domain", replace(TINY, test_size=200, val_size=500), datasets=infos, scores=scores)
+    assert [c.dataset for c in grid] == ["bricks", "clothes", "digits", "mine"]  # unmeasured last
+    per_class = {c.dataset: c.train_size // len(i.classes) for c, i in zip(grid, [infos[3], infos[2], infos[0],
+                                                                                   infos[1]])}
+    assert set(per_class.values()) == {DOMAIN_PER_CLASS}  # fair: the same images per class everywhere
+    assert [c.train_size for c in grid] == [150, 500, 500, 150]
+    assert [(c.test_size, c.val_size) for c in grid][-1] == (100, 60)  # clamped to what the set holds
     assert all(c.strategies == STRATEGY_NAMES for c in grid)
+    # A set that cannot supply 200 per class lowers every set to what all can supply: 300 // 3 = 100.
+    small = plan("domain", TINY, datasets=[*infos, info("tiny", 3, 300)], per_class=200)
+    assert {c.train_size // (3 if c.dataset in ("bricks", "mine", "tiny") else 10) for c in small} == {100}
+    assert [c.dataset for c in plan("domain", TINY, datasets=infos)] == ["digits", "mine", "clothes", "bricks"]
 
 
-def test_domain_grid_defaults_to_the_bundled_datasets():
-    grid = plan("domain", TINY)
-    assert {c.dataset for c in grid} >= {"mnist", "fashion-mnist"}
-    assert grid[0].dataset == "textures"  # the one tagged "high"
+def test_domain_grid_defaults_to_the_bundled_datasets_and_adds_the_users_own_last(tmp_path):
+    from tl_engine.data import list_datasets
 
-
-def test_domain_grid_adds_the_users_own_dataset_last(tmp_path):
+    assert [c.dataset for c in plan("domain", TINY)] == [i.name for i in list_datasets()]
     rng = np.random.default_rng(0)
     path = tmp_path / "mine.npz"
     np.savez(path, train_images=rng.integers(0, 255, (30, 28, 28), dtype=np.uint8),
              train_labels=np.arange(30) % 3, test_images=rng.integers(0, 255, (15, 28, 28), dtype=np.uint8),
              test_labels=np.arange(15) % 3)
-    grid = plan("domain", replace(TINY, dataset=str(path), train_size=40))
-    assert grid[-1].dataset == str(path) and (grid[-1].train_size, grid[-1].test_size) == (30, 15)
-    assert [c.dataset for c in grid[:-1]] == [i.name for i in plan_infos()]
-    assert plan("domain", replace(TINY, dataset="mnist"))[-1].dataset != str(path)  # bundled base: no extra
-
-
-def plan_infos():
-    from tl_engine.data import list_datasets
-
-    return sorted(list_datasets(), key=lambda i: ("high", "medium", "low").index(i.similarity))
+    grid = plan("domain", replace(TINY, dataset=str(path)), scores={"mnist": 0.9})
+    assert grid[0].dataset == "mnist" and grid[-1].dataset == str(path)
+    per_class = grid[-1].train_size // 3  # all the upload's train split offers per class (< 50)
+    classes = {i.name: len(i.classes) for i in list_datasets()}
+    assert per_class < DOMAIN_PER_CLASS and all(c.train_size == per_class * classes[c.dataset] for c in grid[:-1])
 
 
 def test_unknown_experiment_is_a_config_error():
@@ -94,114 +106,120 @@ def test_unknown_experiment_is_a_config_error():
         plan("depth", TINY)
 
 
-# ---- verdict and gains (pure) -------------------------------------------------------------------------------------
-
-def test_verdict_supported_states_both_numbers():
-    v = learning_curve_verdict({"finetune": [(500, 0.884), (5000, 0.95)], "scratch": [(500, 0.7), (5000, 0.861)]})
-    assert v.supported is True and (v.finetune_size, v.scratch_size) == (500, 5000)
-    assert v.sentence == ("This run supports the claim: fine-tuned on 500 images the pretrained model reached "
-                          "88.4 % test accuracy, above the 86.1 % of the model trained from scratch on 5,000.")
-
-
-def test_verdict_not_supported_and_tie():
-    v = learning_curve_verdict({"finetune": [(500, 0.80)], "scratch": [(500, 0.6), (5000, 0.853)]})
-    assert v.supported is False and "does not support" in v.sentence and "80.0 %" in v.sentence
-    assert "below the 85.3 %" in v.sentence
-    tie = learning_curve_verdict({"finetune": [(500, 0.85001)], "scratch": [(5000, 0.84999)]})
-    assert tie.supported is False and "equal to the 85.0 %" in tie.sentence
-
-
-def test_verdict_says_when_5000_was_not_run():
-    v = learning_curve_verdict({"finetune": [(200, 0.5), (500, 0.9), (4000, 0.95)],
-                                "scratch": [(500, 0.6), (4000, 0.92)]})
-    assert v.scratch_size == 4000 and v.supported is False
-    assert v.sentence.startswith("5,000 training images were not run (the largest size run is 4,000)")
-    assert "92.0 %" in v.sentence and "90.0 %" in v.sentence
-    assert CLAIM_LARGE == 5000
-
-
-def test_verdict_without_500_or_without_a_larger_scratch():
-    v = learning_curve_verdict({"finetune": [(200, 0.7), (1000, 0.9)], "scratch": [(5000, 0.65)]})
-    assert v.finetune_size == 200 and v.supported is True and "fine-tune is taken at 200" in v.sentence
-    small = learning_curve_verdict({"finetune": [(50, 0.5), (100, 0.6)], "scratch": [(50, 0.4), (100, 0.5)]})
-    assert small.supported is None and "cannot be tested" in small.sentence
-    assert learning_curve_verdict({}).supported is None
-
+# ---- aggregates and shapes (pure, hand-made results) ------------------------------------------------------------
 
 def fake_run(cfg: RunConfig, accs: dict[str, float], reused: bool = False) -> SweepRun:
     events = [EpochResult(s, e, 0.9, 0.5, 1.0, accs[s] - 0.05 * (cfg.epochs - e), 1000 + i, 0.25, 0.25 * e, 80.5,
-                          5000) for e in range(1, cfg.epochs + 1) for i, s in enumerate(cfg.strategies)]
-    return SweepRun(cfg, summarize(events), [e.to_dict() for e in events], reused, "cpu")
+                          5000, 0.2, 0.05, 1.0, accs[s] - 0.01) for e in range(1, cfg.epochs + 1)
+              for i, s in enumerate(cfg.strategies)]
+    return SweepRun(RaceResult.build(cfg, "cpu", 1.0, events), reused)
 
 
-def test_curve_points_and_gains_from_runs():
-    runs = [fake_run(replace(TINY, dataset=d, train_size=n), {"scratch": sc, "frozen": fr, "finetune": ft})
-            for d, n, sc, fr, ft in [("digits", 50, 0.9, 0.7, 0.92), ("bricks", 100, 0.6, 0.8, 0.85)]]
-    assert curve_points(runs)["finetune"] == [(50, 0.92), (100, 0.85)]
-    gains = transfer_gains(runs, {"digits": "low", "bricks": "high"})
-    assert [g.dataset for g in gains] == ["bricks", "digits"]
-    assert gains[0].finetune_gain == pytest.approx(0.25) and gains[0].frozen_gain == pytest.approx(0.2)
-    assert gains[1].frozen_gain == pytest.approx(-0.2)  # a loss is reported as a loss
-    assert transfer_gains(runs, {})[0].similarity == "unknown"
+def size_runs(table: dict[tuple[int, int], tuple[float, float, float]]) -> list[SweepRun]:
+    """(train_size, seed) -> (scratch, frozen, finetune) accuracies."""
+    return [fake_run(replace(TINY, train_size=n, seed=seed, test_size=1000), dict(zip(STRATEGY_NAMES, a)))
+            for (n, seed), a in table.items()]
 
 
-def test_csv_round_trips_and_has_one_row_per_strategy_and_epoch(tmp_path):
-    runs = [fake_run(replace(TINY, epochs=2, augment=True, lr_head=0.0123456789), {"scratch": 0.5, "frozen": 0.6,
-                                                                                   "finetune": 0.7}),
-            fake_run(replace(TINY, strategies=("finetune",), frozen_stages=6), {"finetune": 0.1 / 3}, reused=True)]
+def test_points_aggregate_seeds_into_mean_min_max():
+    runs = size_runs({(500, 0): (0.5, 0.8, 0.9), (500, 1): (0.6, 0.7, 0.86), (500, 2): (0.55, 0.75, 0.88),
+                      (50, 0): (0.2, 0.5, 0.5)})
+    pts = points("size", runs)
+    ft = pts["finetune"]
+    assert [p.x for p in ft] == [50, 500] and [p.n_seeds for p in ft] == [1, 3]
+    assert (ft[1].mean, ft[1].min, ft[1].max) == (pytest.approx(0.88), 0.86, 0.9)
+    assert ft[1].val_mean == pytest.approx(0.87) and ft[1].test_size == 1000
+    d = ft[1].to_dict()
+    assert {"mean", "min", "max", "n_seeds"} <= set(d) and d["seeds"] == [0, 1, 2]
+    again = points("size", runs + runs[:1])  # the same seed reused counts once
+    assert again["finetune"][1].n_seeds == 3
+
+
+def test_sweep_verdicts_per_kind():
+    runs = size_runs({(500, 0): (0.5, 0.8, 0.9), (5000, 0): (0.8, 0.85, 0.95)})
+    v = sweep_verdict("size", points("size", runs))
+    assert v.status == "supported" and v.margin == pytest.approx(0.1)
+    freeze = [fake_run(replace(TINY, strategies=("finetune",), frozen_stages=k, test_size=1000), {"finetune": a})
+              for k, a in [(7, 0.6), (4, 0.9), (0, 0.7)]]
+    assert sweep_verdict("freeze", points("freeze", freeze)).numbers["best"] == "k = 4"
+
+
+def test_json_carries_points_and_the_verdict_status():
+    runs = size_runs({(500, s): (0.5, 0.8, 0.9 - s / 100) for s in range(3)})
+    doc = json.loads(json.dumps(sweep_json("size", runs, 3)))
+    assert doc["kind"] == "size" and doc["seeds"] == 3 and len(doc["runs"]) == 3
+    p = doc["points"]["finetune"][0]
+    assert (p["x"], p["n_seeds"], p["min"], p["max"]) == (500, 3, 0.88, 0.9) and p["mean"] == pytest.approx(0.89)
+    assert doc["verdict"]["status"] == "inconclusive" and "5,000" in doc["verdict"]["sentence"]
+    table = format_table("size", runs)
+    assert "88.0..90.0" in table and "verdict: inconclusive" in table
+
+
+def test_domain_json_has_gains_ordered_by_score():
+    runs = [fake_run(replace(TINY, dataset=d, seed=s, test_size=1000), dict(zip(STRATEGY_NAMES, a)))
+            for s in (0, 1) for d, a in [("mnist", (0.95, 0.7, 0.96)), ("textures", (0.6, 0.9, 0.93))]]
+    doc = sweep_json("domain", runs, 2, {"mnist": 0.1, "textures": 0.7})
+    fin = [g for g in doc["gains"] if g["strategy"] == "finetune"]
+    assert [g["dataset"] for g in fin] == ["textures", "mnist"]
+    assert fin[0]["mean"] == pytest.approx((0.93 - 0.6) / 0.4) and fin[0]["n_seeds"] == 2
+    assert doc["verdict"]["status"] in ("supported", "not supported", "inconclusive")
+
+
+def test_csv_round_trips_and_has_one_row_per_run_strategy_and_epoch(tmp_path):
+    runs = [fake_run(replace(TINY, epochs=2, augment=True, lr_head=0.0123456789, seed=s), {"scratch": 0.5,
+                                                                                           "frozen": 0.6,
+                                                                                           "finetune": 0.7})
+            for s in (0, 1)]
+    runs.append(fake_run(replace(TINY, strategies=("finetune",), frozen_stages=6), {"finetune": 0.1 / 3}, True))
     to_csv(runs, tmp_path / "runs.csv")
     back = read_csv(tmp_path / "runs.csv")
-    assert back == runs
+    assert [(r.result.epochs, r.config, r.reused) for r in back] == [(r.result.epochs, r.config, r.reused)
+                                                                       for r in runs]
     text = csv_text(runs)
     assert text.encode() == (tmp_path / "runs.csv").read_bytes()
-    assert len(text.strip().splitlines()) == 1 + 6 + 1
-    assert read_csv(io.StringIO(text)) == runs
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 + 2 * 6 + 1 and "seed" in lines[0].split(",")
+    assert len(read_csv(io.StringIO(text))) == 3
 
 
 # ---- real sweeps (tiny races on the CPU) ----------------------------------------------------------------------------
 
-def test_sweep_stores_runs_and_reuses_them_without_training(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_sweep_with_seeds_stores_runs_and_reuses_them_without_training(tmp_path, monkeypatch):
     store = ResultStore(tmp_path / "r.sqlite")
     progress = []
-    fresh = list(run_sweep("freeze", TINY, store, ks=[7, 6], on_run=progress.append))
-    assert [(r.config.strategies, r.config.frozen_stages, r.reused) for r in fresh] == [
-        (("finetune",), 7, False), (("finetune",), 6, False), (("scratch",), 0, False)]
-    assert all(len(r.epochs) == 1 and 0 <= r.summary[r.config.strategies[0]]["final_test_acc"] <= 1 for r in fresh)
-    assert fresh[0].summary["finetune"]["trainable_params"] < fresh[1].summary["finetune"]["trainable_params"]
-    assert progress[0].done == 0 and progress[-1].done == progress[-1].total == 3 and progress[-1].fraction == 1
-    assert progress[-1].seconds_left == 0 and any(p.seconds_left for p in progress[1:-1])
-    assert [p.fraction for p in progress] == sorted(p.fraction for p in progress)
+    fresh = list(run_sweep("freeze", TINY, store, ks=[7], seeds=2, on_run=progress.append))
+    assert [(r.config.strategies, r.config.seed, r.reused) for r in fresh] == [
+        (("finetune",), 0, False), (("scratch",), 0, False), (("finetune",), 1, False), (("scratch",), 1, False)]
+    assert all(len(r.result.epochs) == 1 for r in fresh)
+    assert progress[-1].done == progress[-1].total == 4 and progress[-1].fraction == 1
+    pts = points("freeze", fresh)
+    assert [p.n_seeds for p in pts["finetune"] + pts["scratch"]] == [2, 2]
+    assert all(0 <= p.min <= p.mean <= p.max <= 1 for p in pts["finetune"] + pts["scratch"])
 
     def no_training(*a, **k):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr(tl_engine.train, "race", no_training)
+    monkeypatch.setattr(tl_engine.train, "Race", no_training)
     t0 = time.perf_counter()
-    again = list(run_sweep("freeze", TINY, store, ks=[7, 6]))
+    again = list(run_sweep("freeze", TINY, store, ks=[7], seeds=2))
     assert time.perf_counter() - t0 < 2.0
-    assert [r.reused for r in again] == [True] * 3
-    assert [(r.summary, r.epochs) for r in again] == [(r.summary, r.epochs) for r in fresh]
+    assert [r.reused for r in again] == [True] * 4
+    assert [r.result.epochs for r in again] == [r.result.epochs for r in fresh]
 
 
+@pytest.mark.slow
 def test_k7_is_cheap_because_the_frozen_body_runs_once():
     cfg = replace(TINY, train_size=32, test_size=32, resolution=48, epochs=3)
     k7, k0 = itertools.islice(run_sweep("freeze", cfg, None, ks=[7, 0]), 2)
-    assert k7.summary["finetune"]["trainable_params"] < k0.summary["finetune"]["trainable_params"] / 100
+    assert k7.summary["finetune"].trainable_params < k0.summary["finetune"].trainable_params / 100
     # After epoch 1 (which caches the frozen body's output) k = 7 only trains the head: a large margin, so
     # other processes on a busy 2-core machine cannot flip the comparison.
-    later = [sum(e["seconds"] for e in r.epochs[1:]) for r in (k7, k0)]
+    later = [sum(e.seconds for e in r.result.epochs[1:]) for r in (k7, k0)]
     assert later[0] < 0.2 * later[1]
 
 
-def test_a_strategy_alone_equals_the_same_strategy_in_a_full_race(tmp_path):
-    """Why the store may answer a scratch-only run from a three-strategy race (see store.py)."""
-    trio = tl_engine.train.run_race(replace(TINY, frozen_stages=5))
-    alone = tl_engine.train.run_race(replace(TINY, strategies=("scratch",), frozen_stages=0))
-    pick = [{k: v for k, v in e.items() if "seconds" not in k and k != "images_per_s"} for e in trio["epochs"]]
-    mine = [{k: v for k, v in e.items() if "seconds" not in k and k != "images_per_s"} for e in alone["epochs"]]
-    assert [e for e in pick if e["strategy"] == "scratch"] == mine
-
-
+@pytest.mark.slow
 def test_stop_keeps_finished_runs_and_never_stores_the_interrupted_one(tmp_path):
     store = ResultStore(tmp_path / "r.sqlite")
     stop = threading.Event()
@@ -213,32 +231,35 @@ def test_stop_keeps_finished_runs_and_never_stores_the_interrupted_one(tmp_path)
 
     runs = list(run_sweep("freeze", cfg, store, stop=stop, on_run=on_run, ks=[7, 6]))
     assert [r.config.frozen_stages for r in runs] == [7]
-    assert [r["config"]["frozen_stages"] for r in store.all()] == [7]
+    assert [r.config.frozen_stages for r in store.all()] == [7]
     assert store.get(replace(cfg, strategies=("finetune",), frozen_stages=6)) is None
 
 
-def test_cli_sweep_writes_json_and_csv_and_reuses(tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_cli_sweep_with_seeds_writes_json_and_csv_and_reuses(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TL_RACE_DATA", str(tmp_path))
-    args = ["sweep", "size", "--dataset", "mnist", "--sizes", "20", "30", "--test-size", "20", "--epochs", "1",
-            "--resolution", "32", "--device", "cpu",
+    args = ["sweep", "size", "--dataset", "mnist", "--sizes", "20", "--test-size", "20", "--val-size", "20",
+            "--epochs", "1", "--resolution", "32", "--device", "cpu", "--seeds", "2",
             "--json", str(tmp_path / "s.json"), "--csv", str(tmp_path / "s.csv")]
     assert cli.main(args) == 0
     out = json.loads((tmp_path / "s.json").read_text())
-    assert out["kind"] == "size" and [r["config"]["train_size"] for r in out["runs"]] == [20, 30]
-    assert set(out["runs"][0]["summary"]) == set(STRATEGY_NAMES) and out["runs"][0]["reused"] is False
-    assert [r.summary for r in read_csv(tmp_path / "s.csv")] == [r["summary"] for r in out["runs"]]
+    assert out["kind"] == "size" and out["seeds"] == 2
+    assert [(r["config"]["train_size"], r["config"]["seed"]) for r in out["runs"]] == [(20, 0), (20, 1)]
+    assert {p["n_seeds"] for ps in out["points"].values() for p in ps} == {2}
+    assert out["verdict"]["status"] == "inconclusive"  # 20 images: the claim needs runs at 500 and 5,000
+    assert [r.config.seed for r in read_csv(tmp_path / "s.csv")] == [0, 1]
     text = capsys.readouterr().out
-    assert "[2/2]" in text and "cannot be tested" in text  # 30 images: the claim needs 500 and 5,000
-    assert (tmp_path / "results.sqlite").exists()
+    assert "[2/2]" in text and "verdict: inconclusive" in text and "needs a run at 500" in text
     assert cli.main(args) == 0
     again = json.loads((tmp_path / "s.json").read_text())
     assert [r["reused"] for r in again["runs"]] == [True, True]
-    assert [r["summary"] for r in again["runs"]] == [r["summary"] for r in out["runs"]]
+    assert again["points"] == out["points"]
 
 
 def test_cli_help_documents_the_outputs(capsys):
     with pytest.raises(SystemExit):
         cli.main(["sweep", "--help"])
     text = capsys.readouterr().out
-    for word in ("freeze", "size", "domain", "--csv", "--json", '"runs"', "results.sqlite", "Ctrl-C"):
+    for word in ("freeze", "size", "domain", "--csv", "--json", "--seeds", "--per-class", '"points"', "n_seeds",
+                 "inconclusive", "results.sqlite", "Ctrl-C"):
         assert word in text, word

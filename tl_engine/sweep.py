@@ -1,8 +1,9 @@
-"""Experiments: a grid of races (a sweep), each answered from the store when it was run before.
+"""Experiments: a grid of races (a sweep) over one or more seeds, each answered from the store when it ran before.
 
-Reading order: :func:`plan` (the grid for each kind) -> :func:`run_sweep` (runs it, yielding a
-:class:`SweepRun` per finished race) -> the pure helpers that read results (:func:`curve_points`,
-:func:`learning_curve_verdict`, :func:`transfer_gains`) -> CSV export.
+Reading order: :func:`plan` (the grid for each kind, repeated per seed) -> :func:`run_sweep` (runs it,
+yielding a :class:`SweepRun` per finished race) -> :func:`points` (per point and strategy: mean, min, max,
+n_seeds over the seeds) and :func:`sweep_verdict` (the experiment's verdict, see :mod:`tl_engine.verdicts`)
+-> CSV export.
 
 The three kinds:
 - ``freeze``: fine-tune alone with k = 7, 6, ..., 0 (cheap first: k = 7 trains only the head on cached
@@ -10,16 +11,20 @@ The three kinds:
 - ``size``: all three strategies at 50, 100, ..., 5000 training images (ascending, cheap first),
   clamped to what the dataset offers.
 - ``domain``: all three strategies on every bundled dataset (plus ``base_cfg.dataset`` when it is a user's
-  own), at one size, ordered by the dataset's similarity to ImageNet (high, medium, low, unknown).
+  own) with the same number of training images *per class* on each, ordered by the measured similarity
+  score to ImageNet (highest first; unmeasured last).
+With ``seeds = N`` the whole grid runs for seed ``base.seed``, then ``base.seed + 1``, ... (seed-major: a full
+first picture early, and consecutive runs of one seed share their preprocessed images).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from statistics import fmean
 from typing import TextIO
 
 import pandas as pd
@@ -27,40 +32,54 @@ import pandas as pd
 from .checks import validate
 from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RaceResult, RunConfig, StrategySummary
 from .errors import ConfigError
+from .noise import Point
+from .verdicts import Verdict, best_k, claim_500_vs_5000, domain_gains, domain_verdict
 
 KINDS: tuple[str, ...] = ("freeze", "size", "domain")
 SIZES: tuple[int, ...] = (50, 100, 200, 500, 1000, 2000, 5000)  # log-spaced learning-curve points
-SIMILARITY_ORDER: tuple[str, ...] = ("high", "medium", "low")  # anything else sorts last
-CLAIM_SMALL, CLAIM_LARGE = 500, 5000
-CLAIM = "a pretrained model fine-tuned on 500 examples outperforms a model trained from scratch on 5,000"
+SEED_CHOICES: tuple[int, ...] = (1, 3, 5)  # what the app offers; the CLI takes any N >= 1
+DOMAIN_PER_CLASS = 50  # training images per class in the domain experiment (500 on a 10-class set)
 
 
 # ---- the grid ---------------------------------------------------------------------------------------------
 
-def plan(kind: str, base_cfg: RunConfig, **opts) -> list[RunConfig]:
+def plan(kind: str, base_cfg: RunConfig, seeds: int = 1, **opts) -> list[RunConfig]:
     """The configs of one experiment, in the order they run (see the module docstring).
 
     Args:
         kind: "freeze", "size" or "domain".
         base_cfg: dataset, backbone, size, epochs, ... that every run shares.
-        opts: ``ks`` (freeze), ``sizes`` and ``n_train`` (size; ``n_train`` = images the dataset
-            offers, looked up when omitted), ``datasets`` (domain: list of DatasetInfo-like records).
+        seeds: how many seeds each grid point runs: ``base_cfg.seed`` .. ``base_cfg.seed + seeds - 1``.
+        opts: ``ks`` (freeze), ``sizes`` and ``n_train`` (size; ``n_train`` = images the dataset offers,
+            looked up when omitted), ``datasets`` (domain: DatasetInfo-like records with name, classes,
+            n_train, n_val, n_test), ``scores`` (domain: dataset -> measured similarity score) and
+            ``per_class`` (domain: training images per class, default :data:`DOMAIN_PER_CLASS`).
     """
+    if seeds < 1:
+        raise ConfigError(f"seeds must be at least 1, got {seeds}")
+    grid = _grid(kind, base_cfg, **opts)
+    return [replace(c, seed=base_cfg.seed + i) for i in range(seeds) for c in grid]
+
+
+def _grid(kind: str, base_cfg: RunConfig, ks=None, sizes=None, n_train=None, datasets=None,
+          scores: Mapping[str, float] | None = None, per_class: int | None = None) -> list[RunConfig]:
     if kind == "freeze":
-        ks = opts.get("ks") or range(NUM_STAGES, -1, -1)
-        runs = [replace(base_cfg, strategies=("finetune",), frozen_stages=k) for k in ks]
+        runs = [replace(base_cfg, strategies=("finetune",), frozen_stages=k) for k in ks or range(NUM_STAGES, -1, -1)]
         return runs + [replace(base_cfg, strategies=("scratch",), frozen_stages=0)]  # scratch ignores k
     if kind == "size":
-        n_train = opts.get("n_train") or _info(base_cfg.dataset).n_train
-        wanted = opts.get("sizes") or SIZES
-        sizes = sorted({min(s, n_train) for s in wanted})  # 5000 on a 4000-image set becomes 4000
+        n_train = n_train or _info(base_cfg.dataset).n_train
+        sizes = sorted({min(s, n_train) for s in sizes or SIZES})  # 5000 on a 4000-image set becomes 4000
         return [replace(base_cfg, train_size=s, strategies=STRATEGY_NAMES) for s in sizes]
     if kind == "domain":
-        given = opts.get("datasets")
-        pairs = [(i.name, i) for i in given] if given else _domain_datasets(base_cfg.dataset)
-        pairs.sort(key=lambda p: similarity_rank(p[1].similarity))  # stable: same tag keeps list order
-        return [replace(base_cfg, dataset=name, train_size=min(base_cfg.train_size, i.n_train),
-                        test_size=min(base_cfg.test_size, i.n_test), strategies=STRATEGY_NAMES) for name, i in pairs]
+        pairs = [(i.name, i) for i in datasets] if datasets else _domain_datasets(base_cfg.dataset)
+        scores = scores or {}
+        # Most ImageNet-like first; unmeasured last; ties keep the given order (sort is stable).
+        pairs.sort(key=lambda p: (p[0] not in scores, -scores.get(p[0], 0.0)))
+        # Fair: every dataset gets the same images per class, so the largest count all of them can supply.
+        per = min([per_class or DOMAIN_PER_CLASS] + [i.n_train // len(i.classes) for _, i in pairs])
+        return [replace(base_cfg, dataset=name, train_size=per * len(i.classes), test_size=min(base_cfg.test_size,
+                        i.n_test), val_size=min(base_cfg.val_size, getattr(i, "n_val", base_cfg.val_size)),
+                        strategies=STRATEGY_NAMES) for name, i in pairs]
     raise ConfigError(f"unknown experiment {kind!r}; choose one of: {', '.join(KINDS)}")
 
 
@@ -69,10 +88,6 @@ def swept_value(kind: str, cfg: RunConfig) -> str:
     if kind == "freeze":
         return f"k = {cfg.frozen_stages}" if cfg.strategies == ("finetune",) else "+".join(cfg.strategies)
     return f"{cfg.train_size:,} images" if kind == "size" else cfg.dataset
-
-
-def similarity_rank(tag: str) -> int:
-    return SIMILARITY_ORDER.index(tag) if tag in SIMILARITY_ORDER else len(SIMILARITY_ORDER)
 
 
 def _info(dataset: str):
@@ -193,89 +208,42 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
 
 # ---- reading the results (pure) -----------------------------------------------------------------------------
 
-def curve_points(runs: Iterable[SweepRun]) -> dict[str, list[tuple[int, float]]]:
-    """Learning curves: strategy -> [(train_size, final test accuracy)], sorted by size."""
-    out: dict[str, dict[int, float]] = {}
-    for r in runs:
-        for s, v in r.summary.items():
-            out.setdefault(s, {})[r.config.train_size] = v.final_test_acc
-    return {s: sorted(pts.items()) for s, pts in out.items()}
+def x_of(kind: str, cfg: RunConfig) -> int | str:
+    """The swept value of a run as data: k (freeze), training images (size) or the dataset (domain)."""
+    return {"freeze": cfg.frozen_stages, "size": cfg.train_size}.get(kind, cfg.dataset)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Whether a size sweep supports :data:`CLAIM`, with the two numbers compared."""
+def points(kind: str, runs: Iterable[SweepRun | RaceResult]) -> dict[str, list[Point]]:
+    """strategy -> one :class:`Point` per swept value (sorted), aggregating the seeds that ran it.
 
-    supported: bool | None  # None: not testable with the sizes run
-    finetune_size: int | None
-    finetune_acc: float | None
-    scratch_size: int | None
-    scratch_acc: float | None
-    sentence: str
-
-
-def learning_curve_verdict(points: Mapping[str, Sequence[tuple[int, float]]]) -> Verdict:
-    """Test the claim on :func:`curve_points` output, saying plainly which sizes were compared.
-
-    Accuracies are compared as displayed (0.1 points), so equal-looking numbers are a tie, not a win.
-    Fine-tune is taken at 500 images (else the size run nearest to it), scratch at 5,000 (else the
-    largest size run, and the sentence says so).
+    A seed that appears twice (the same race reused) counts once: the later result wins.
     """
-    ft, sc = dict(points.get("finetune", ())), dict(points.get("scratch", ()))
-    if not ft or not sc:
-        return Verdict(None, None, None, None, None, "Not enough results yet to test the claim.")
-    ft_n = min(ft, key=lambda n: (abs(n - CLAIM_SMALL), n))
-    sc_n = CLAIM_LARGE if CLAIM_LARGE in sc else max(sc)
-    notes = []
-    if ft_n != CLAIM_SMALL:
-        notes.append(f"{CLAIM_SMALL:,} training images were not run, so fine-tune is taken at {ft_n:,}.")
-    if sc_n != CLAIM_LARGE:
-        notes.append(f"{CLAIM_LARGE:,} training images were not run (the largest size run is {sc_n:,}), "
-                     f"so scratch is taken at {sc_n:,}.")
-    note = " ".join(notes) + (" " if notes else "")
-    if sc_n <= ft_n:
-        return Verdict(None, ft_n, ft[ft_n], sc_n, sc[sc_n],
-                       f"{note}The claim cannot be tested: it needs scratch on more images than fine-tune.")
-    a, b = round(100 * ft[ft_n], 1), round(100 * sc[sc_n], 1)
-    supported = a > b
-    how = "supports" if supported else "does not support"
-    rel = "above" if a > b else "below" if a < b else "equal to"
-    sentence = (f"{note}This run {how} the claim: fine-tuned on {ft_n:,} images the pretrained model reached "
-                f"{a:.1f} % test accuracy, {rel} the {b:.1f} % of the model trained from scratch on {sc_n:,}.")
-    return Verdict(supported, ft_n, ft[ft_n], sc_n, sc[sc_n], sentence)
-
-
-@dataclass(frozen=True)
-class Gain:
-    """Transfer gain on one dataset: accuracy points that pretraining adds over scratch."""
-
-    dataset: str
-    similarity: str
-    train_size: int
-    scratch_acc: float
-    frozen_acc: float
-    finetune_acc: float
-
-    @property
-    def finetune_gain(self) -> float:
-        return self.finetune_acc - self.scratch_acc
-
-    @property
-    def frozen_gain(self) -> float:
-        return self.frozen_acc - self.scratch_acc
-
-
-def transfer_gains(runs: Iterable[SweepRun], similarity: Mapping[str, str]) -> list[Gain]:
-    """Gains per dataset, ordered by similarity tag (high first; unknown tags last; ties keep run order)."""
-    gains = []
+    groups: dict[tuple[str, int | str], dict[int, tuple[RunConfig, StrategySummary]]] = {}
     for r in runs:
-        s = r.summary
-        if not all(k in s for k in STRATEGY_NAMES):
-            continue
-        gains.append(Gain(r.config.dataset, similarity.get(r.config.dataset, "unknown"), r.config.train_size,
-                          s["scratch"].final_test_acc, s["frozen"].final_test_acc,
-                          s["finetune"].final_test_acc))
-    return sorted(gains, key=lambda g: similarity_rank(g.similarity))
+        res = r.result if isinstance(r, SweepRun) else r
+        for s, v in res.summary.items():
+            groups.setdefault((s, x_of(kind, res.config)), {})[res.config.seed] = (res.config, v)
+    out: dict[str, list[Point]] = {}
+    for (s, x), by_seed in groups.items():
+        seeds = sorted(by_seed)
+        cfg = by_seed[seeds[0]][0]
+        out.setdefault(s, []).append(Point(
+            x, s, tuple((k, by_seed[k][1].final_test_acc) for k in seeds),
+            tuple((k, by_seed[k][1].final_val_acc) for k in seeds), cfg.test_size, cfg.train_size,
+            by_seed[seeds[0]][1].trainable_params, fmean(by_seed[k][1].compute_seconds for k in seeds)))
+    for pts in out.values():
+        if kind != "domain":  # k and sizes ascending; datasets keep the run order (the similarity order)
+            pts.sort(key=lambda p: p.x)
+    return out
+
+
+def sweep_verdict(kind: str, pts: Mapping[str, list[Point]], scores: Mapping[str, float] | None = None) -> Verdict:
+    """The experiment's verdict: best k (freeze), the 500-vs-5,000 claim (size), the domain ends (domain)."""
+    if kind == "freeze":
+        return best_k(pts.get("finetune", []))
+    if kind == "size":
+        return claim_500_vs_5000(pts)
+    return domain_verdict(domain_gains(pts, scores or {}))
 
 
 # ---- CSV: one row per strategy × epoch, with the run's config ---------------------------------------------------

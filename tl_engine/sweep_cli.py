@@ -14,6 +14,7 @@ import threading
 import time
 
 from .cli_args import add_race_options, check_writable, config_from_args, write_json_atomic
+from .errors import ConfigError
 
 DESCRIPTION = """\
 Run one of three experiments as a grid of races and print a table when done.
@@ -22,19 +23,28 @@ Run one of three experiments as a grid of races and print a table when done.
           as the reference: final test accuracy, trainable parameters and compute seconds against k.
   size    all three strategies at 50, 100, 200, 500, 1000, 2000, 5000 training images (clamped to what the
           dataset offers): learning curves, and whether fine-tune on 500 beats scratch on 5,000.
-  domain  all three strategies on every bundled dataset (plus --dataset when it is your own path) at
-          --train-size: the transfer gain over scratch, ordered by similarity to ImageNet.
+  domain  all three strategies on every bundled dataset (plus --dataset when it is your own path) with the
+          same --per-class training images per class on each: the transfer gain as error reduction
+          relative to scratch, (acc - acc_scratch) / (1 - acc_scratch), ordered by the measured
+          similarity score to ImageNet.
+
+--seeds N runs every grid point with seeds --seed .. --seed+N-1; the table shows the mean and min..max.
+Every verdict is "supported", "not supported" or "inconclusive": a gap inside the noise (2 binomial
+standard errors of the test set, or with several seeds their 95 % interval, whichever is larger) is
+inconclusive. The best k is chosen on validation accuracy and checked on test.
 
 The race options set everything the runs share; the swept one is ignored (--frozen for freeze,
---train-size for size, a bundled --dataset for domain). Finished races are kept in
+--train-size for size, a bundled --dataset and --train-size for domain). Finished races are kept in
 $TL_RACE_DATA/results.sqlite (default data/results.sqlite) and reused.
 Ctrl-C stops within a batch: the races that finished are kept, printed and written.
 """
 
 EPILOG = """\
---json writes {"kind": ..., "runs": [{"config": {...}, "summary": {...}, "reused": false, "device": ...}]}
-(summary: strategy -> final_test_acc, best_test_acc, trainable_params, total_params, compute_seconds, epochs).
---csv writes one row per run x strategy x epoch with the run's config columns.
+--json writes {"kind", "seeds", "runs": [{"config", "summary", "reused", "device"}],
+"points": {strategy: [{"x", "mean", "min", "max", "n_seeds", "seeds", "val_mean", ...}]},
+"verdict": {"status", "sentence", "margin", "noise", "noise_source", "numbers"}, "gains": [...] (domain)}
+(summary: strategy -> final_test_acc, final_val_acc, trainable_params, compute_seconds, epochs, ...).
+--csv writes one row per run x strategy x epoch with the run's config columns (the seed is one of them).
 
 example: python -m tl_engine sweep size --dataset mnist --epochs 5 --csv sizes.csv
 """
@@ -42,7 +52,7 @@ example: python -m tl_engine sweep size --dataset mnist --epochs 5 --csv sizes.c
 
 def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
     """Register ``sweep`` on the engine's CLI (called by :func:`tl_engine.cli.build_parser`)."""
-    from .sweep import KINDS, SIZES
+    from .sweep import DOMAIN_PER_CLASS, KINDS, SIZES
 
     s = subparsers.add_parser("sweep", help="run an experiment (freeze depth, data size, domain) as a grid of races",
                               description=DESCRIPTION, epilog=EPILOG,
@@ -52,6 +62,10 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--ks", type=int, nargs="+", metavar="K", help="freeze: the k values, in run order (default 7..0)")
     s.add_argument("--sizes", type=int, nargs="+", metavar="N",
                    help=f"size: training-set sizes (default {' '.join(map(str, SIZES))})")
+    s.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="run every grid point with N seeds (--seed .. --seed+N-1; default 1)")
+    s.add_argument("--per-class", type=int, metavar="N",
+                   help=f"domain: training images per class on every dataset (default {DOMAIN_PER_CLASS})")
     s.add_argument("--csv", metavar="PATH", help="write every epoch of every finished run as CSV")
     s.add_argument("--json", metavar="PATH", help="write the runs' configs and summaries as JSON")
     s.add_argument("--store", metavar="PATH", help="results database (default $TL_RACE_DATA/results.sqlite)")
@@ -65,7 +79,12 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     check_writable(a.json)
     check_writable(a.csv, "--csv")
     base = config_from_args(a)
-    opts = {k: v for k, v in (("ks", a.ks), ("sizes", a.sizes)) if v}
+    if a.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {a.seeds}")
+    opts = {k: v for k, v in (("ks", a.ks), ("sizes", a.sizes), ("per_class", a.per_class)) if v}
+    opts["seeds"] = a.seeds
+    if a.kind == "domain":
+        opts["scores"] = measured_scores(base)
     store = None if a.no_store else ResultStore(a.store)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: (stop.set(), print("\nstopping; finished runs are kept...",
@@ -80,7 +99,8 @@ def _sweep(a: argparse.Namespace, base, opts: dict, store, stop: threading.Event
     from .sweep import plan, run_sweep, to_csv
 
     total = len(plan(a.kind, base, **opts))
-    print(f"sweep {a.kind}: {total} races, {base.epochs} epochs each, {base.backbone} at {base.resolution}px"
+    seeds = f"{a.seeds} seed" + ("s" if a.seeds > 1 else "")
+    print(f"sweep {a.kind}: {total} races ({seeds}), {base.epochs} epochs each, {base.backbone} at {base.resolution}px"
           + ("" if store is None else f"; results in {store.path}"), flush=True)
     runs, t0, eta = [], time.perf_counter(), [None]
     for run in run_sweep(a.kind, base, store, stop, on_run=lambda p: eta.__setitem__(0, p.seconds_left), **opts):
@@ -89,14 +109,14 @@ def _sweep(a: argparse.Namespace, base, opts: dict, store, stop: threading.Event
         print(f"[{len(runs)}/{total}] {describe(a.kind, run)}  "
               + ("reused from the store" if run.reused else f"{_compute(run):.1f}s") + left, flush=True)
     print()
-    print(format_table(a.kind, runs))
+    print(format_table(a.kind, runs, opts.get("scores")))
     print(f"{len(runs)} of {total} races ({sum(r.reused for r in runs)} reused) in "
           f"{time.perf_counter() - t0:.1f}s" + ("  (stopped early)" if len(runs) < total else ""))
     if a.csv:
         to_csv(runs, a.csv)
         print(f"wrote {a.csv}")
     if a.json:
-        write_json_atomic(a.json, {"kind": a.kind, "runs": [r.to_dict() for r in runs]})
+        write_json_atomic(a.json, sweep_json(a.kind, runs, a.seeds, opts.get("scores")))
         print(f"wrote {a.json}")
     return 0 if len(runs) == total else 130
 
@@ -110,27 +130,56 @@ def describe(kind: str, run) -> str:
     from .sweep import swept_value
 
     accs = "  ".join(f"{s} {v.final_test_acc:.1%}" for s, v in run.summary.items())
-    return f"{swept_value(kind, run.config):<16} {accs}"
+    return f"{swept_value(kind, run.config):<16} seed {run.config.seed:<4} {accs}"
 
 
-def format_table(kind: str, runs: list) -> str:
-    """One row per run and strategy, plus the experiment's conclusion (verdict or gains)."""
-    from .sweep import curve_points, learning_curve_verdict, swept_value, transfer_gains
+def measured_scores(base) -> dict[str, float]:
+    """dataset -> measured similarity score, for the domain order; {} (order as listed) when not measurable."""
+    try:
+        from .similarity import measure
+    except ImportError:  # the similarity measurement is not part of this installation: say so, go on unordered
+        print("similarity scores unavailable: datasets run in their listed order", file=sys.stderr)
+        return {}
+    from .sweep import plan
+
+    return {c.dataset: measure(c.dataset, base.backbone).score for c in plan("domain", base)}
+
+
+def sweep_json(kind: str, runs: list, seeds: int, scores: dict | None = None) -> dict:
+    """The --json document: runs, the aggregated points (mean, min, max, n_seeds) and the verdict."""
+    from .sweep import points, sweep_verdict
+    from .verdicts import domain_gains
+
+    pts = points(kind, runs)
+    out = {"kind": kind, "seeds": seeds, "runs": [r.to_dict() for r in runs],
+           "points": {s: [p.to_dict() for p in ps] for s, ps in pts.items()},
+           "verdict": sweep_verdict(kind, pts, scores).to_dict()}
+    if kind == "domain":
+        out["gains"] = [g.to_dict() for g in domain_gains(pts, scores or {})]
+    return out
+
+
+def format_table(kind: str, runs: list, scores: dict | None = None) -> str:
+    """One row per swept value and strategy (mean and min..max over seeds), then the verdict."""
+    from .sweep import points, sweep_verdict
+    from .verdicts import domain_gains
 
     head = {"freeze": "k", "size": "train", "domain": "dataset"}[kind]
-    rows = [f"{head:<16}{'strategy':<10}{'test acc':>10}{'trainable':>14}{'compute s':>12}  reused"]
-    for r in runs:
-        for s, v in r.summary.items():
-            rows.append(f"{swept_value(kind, r.config):<16}{s:<10}{v.final_test_acc:>10.1%}"
-                        f"{v.trainable_params:>14,}{v.compute_seconds:>12.1f}  {'yes' if r.reused else ''}")
-    if kind == "size" and runs:
-        rows += ["", learning_curve_verdict(curve_points(runs)).sentence]
+    rows = [f"{head:<16}{'strategy':<10}{'test acc':>10}{'min..max':>15}{'seeds':>7}{'trainable':>12}"
+            f"{'compute s':>11}"]
+    pts = points(kind, runs)
+    for ps in pts.values():
+        for p in ps:
+            rng = f"{100 * p.min:.1f}..{100 * p.max:.1f}"
+            rows.append(f"{str(p.x):<16}{p.strategy:<10}{p.mean:>10.1%}{rng:>15}{p.n_seeds:>7}"
+                        f"{p.trainable_params:>12,}{p.compute_seconds:>11.1f}")
     if kind == "domain" and runs:
-        from .data import list_datasets
-
-        tags = {i.name: i.similarity for i in list_datasets()}
-        rows += ["", f"{'dataset':<16}{'similarity':<12}{'fine-tune gain':>16}{'frozen gain':>14}"
-                     "  (accuracy points over scratch)"]
-        rows += [f"{g.dataset:<16}{g.similarity:<12}{100 * g.finetune_gain:>+16.1f}{100 * g.frozen_gain:>+14.1f}"
-                 for g in transfer_gains(runs, tags)]
+        rows += ["", f"{'dataset':<16}{'score':>7}{'strategy':>10}{'error reduction':>17}{'min..max':>17}"
+                     "  (share of scratch's errors removed)"]
+        rows += [f"{g.dataset:<16}{'-' if g.score is None else f'{g.score:.2f}':>7}{g.strategy:>10}"
+                 f"{g.mean:>17.1%}{f'{100 * g.min:.1f}..{100 * g.max:.1f}':>17}  {g.verdict.status}"
+                 for g in domain_gains(pts, scores or {})]
+    if runs:
+        v = sweep_verdict(kind, pts, scores)
+        rows += ["", f"verdict: {v.status}", v.sentence]
     return "\n".join(rows)

@@ -1,76 +1,180 @@
-"""The teaching panel: what each strategy trains, and the decision guide (target size x similarity).
+"""The teaching panel: what each strategy trains, and a decision guide that checks itself against measurements.
 
-Pure HTML builders (styled by assets/style.css), so the highlighted cell is unit-testable.
+The guide is the textbook rule of thumb (CS231n "Transfer Learning" notes: target data small vs large,
+similar to ImageNet vs different). Next to the lit cell it shows what the results store measured on this
+dataset at this size (any sweep or race, any seeds), and says so when the measurement disagrees with the
+textbook. Pure HTML builders (styled by assets/style.css), so cells and notes are unit-testable;
+only :func:`guide_panel` touches Streamlit.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
+from tl_engine.config import NUM_STAGES, RaceResult, RunConfig, StrategySummary
+from tl_engine.noise import Point
+from tl_engine.verdicts import best_of, pts
 from tl_ui.strip import StripRow
 from tl_ui.style import color, fmt_params, label
 
-SMALL_PER_CLASS = 100  # fewer training images per class than this counts as "small"
-SIMILARITIES = ("high", "medium", "low")
-SIZES = ("small", "large")
+# Reference sizes, by total training images: CS231n's "small" and "large" target sets (a rule of thumb).
+SMALL_BELOW = 1_000
+LARGE_FROM = 10_000
+# Rule of thumb, not a measurement: a measured similarity score (0..1, tl_engine.similarity) at or above the
+# middle of its scale counts as "similar". Measured scores: photo crops 0.64, textures 0.36, mnist 0.13.
+SIMILAR_FROM = 0.5
+SIMILARITIES = ("similar", "different")
+SIZES = ("small", "between", "large")
+SIZE_HEAD = {"small": f"small target set<br><small>under ~{SMALL_BELOW:,} images</small>",
+             "between": f"in between<br><small>~{SMALL_BELOW:,} to ~{LARGE_FROM:,}</small>",
+             "large": f"large target set<br><small>over ~{LARGE_FROM:,} images</small>"}
+BETWEEN = "The notes give no rule here: both neighbouring cells apply. Measure it (Experiments page)."
 
-# (similarity, target size) -> advice. The classic rule of thumb (CS231n "Transfer Learning" notes),
-# phrased with this page's three strategies and its slider k.
+# (similarity, size) -> advice, phrased with this page's strategies and its slider k.
 GUIDE: dict[tuple[str, str], str] = {
-    ("high", "small"): "<b>Frozen</b>: ImageNet features already fit; training more would overfit.",
-    ("high", "large"): "<b>Fine-tune</b> the last stages (k ≈ 4–5) for the last few points.",
-    ("medium", "small"): "<b>Frozen</b>, or fine-tune only the last stage or two (k ≈ 5–6).",
-    ("medium", "large"): "<b>Fine-tune</b> more stages (k ≈ 2–4).",
-    ("low", "small"): "<b>Frozen</b> or a light <b>fine-tune</b> (k ≈ 5–6); scratch rarely wins on little data.",
-    ("low", "large"): "<b>Fine-tune</b> everything (k = 0); <b>scratch</b> becomes competitive.",
+    ("similar", "small"): "<b>Frozen</b>: a linear classifier on ImageNet features; fine-tuning would overfit.",
+    ("similar", "between"): BETWEEN,
+    ("similar", "large"): "<b>Fine-tune</b> through most of the network (k ≤ 3): enough data not to overfit.",
+    ("different", "small"): "Keep only the early stages frozen and <b>fine-tune</b> a few later ones (k ≈ 2–6) "
+                            "at a low learning rate.",
+    ("different", "between"): BETWEEN,
+    ("different", "large"): "<b>Fine-tune</b> everything (k ≤ 1); <b>scratch</b> becomes affordable.",
+}
+
+# What the textbook picks in each cell, as a test of a measured winner (strategy, k): description, predicate.
+TEXTBOOK: dict[tuple[str, str], tuple[str, Callable[[str, int], bool]]] = {
+    ("similar", "small"): ("frozen", lambda s, k: s == "frozen"),
+    ("similar", "large"): ("fine-tune with k ≤ 3", lambda s, k: s == "finetune" and k <= 3),
+    ("different", "small"): ("fine-tune with k = 2 to 6", lambda s, k: s == "finetune" and 2 <= k <= 6),
+    ("different", "large"): ("fine-tune with k ≤ 1, or scratch",
+                             lambda s, k: s == "scratch" or (s == "finetune" and k <= 1)),
 }
 
 
-def guide_cell(per_class: float, similarity: str) -> tuple[str | None, str]:
-    """The (similarity, size) cell that matches the current settings (similarity None: not known)."""
-    return (similarity if similarity in SIMILARITIES else None), "small" if per_class < SMALL_PER_CLASS else "large"
+def guide_cell(train_size: int, similarity_score: float | None) -> tuple[str | None, str]:
+    """The (similarity, size) cell for these settings; similarity None when the score was not measured."""
+    size = "small" if train_size < SMALL_BELOW else "large" if train_size >= LARGE_FROM else "between"
+    sim = None if similarity_score is None else "similar" if similarity_score >= SIMILAR_FROM else "different"
+    return sim, size
 
 
-def guide_html(cell: tuple[str | None, str]) -> str:
-    """The decision guide as a table with ``cell`` highlighted (nothing when the similarity is unknown)."""
-    head = "".join(
-        f"<th>{s} target set<br><small>{'&lt;' if s == 'small' else '≥'} {SMALL_PER_CLASS} images/class</small></th>"
-        for s in SIZES
-    )
+def guide_html(cell: tuple[str | None, str], measured: str | None = None) -> str:
+    """The guide as a table with ``cell`` highlighted and ``measured`` (a note) in it; nothing lit if unknown."""
+    head = "".join(f"<th>{SIZE_HEAD[s]}</th>" for s in SIZES)
     rows = []
     for sim in SIMILARITIES:
-        tds = "".join(
-            f'<td class="{"tl-here" if (sim, size) == cell else ""}">{GUIDE[sim, size]}'
-            f'{"<span class=tl-you>◀ your settings</span>" if (sim, size) == cell else ""}</td>'
-            for size in SIZES
-        )
-        rows.append(f"<tr><th>{sim}</th>{tds}</tr>")
-    return (
-        '<table class="tl-guide"><tr><th>similar to ImageNet?</th>' + head + "</tr>" + "".join(rows) + "</table>"
-    )
+        tds = []
+        for size in SIZES:
+            here = (sim, size) == cell
+            note = f'<span class="tl-measured">{html.escape(measured)}</span>' if here and measured else ""
+            you = "<span class=tl-you>◀ your settings</span>" if here else ""
+            tds.append(f'<td class="{"tl-here" if here else ""}">{GUIDE[sim, size]}{you}{note}</td>')
+        rows.append(f"<tr><th>{sim}</th>{''.join(tds)}</tr>")
+    source = (f'<p class="tl-source"><small>Rule of thumb: CS231n "Transfer Learning" notes (small: under '
+              f"~{SMALL_BELOW:,} images, large: over ~{LARGE_FROM:,}). \"Similar\" means a measured similarity "
+              f"score of {SIMILAR_FROM} or more (also a rule of thumb).</small></p>")
+    return ('<table class="tl-guide"><tr><th>similar to ImageNet?</th>' + head + "</tr>" + "".join(rows)
+            + "</table>" + source)
 
 
-def strategies_html(rows: Sequence[StripRow], seconds: dict[str, float]) -> str:
-    """One card per strategy: its formula, what it trains, its trainable parameters and wall-clock so far.
+def _candidate(strategy: str, cfg: RunConfig) -> tuple[str, int]:
+    """(strategy, k) of a result; fine-tune at k = 7 *is* frozen (same images, order and head init)."""
+    if strategy == "finetune" and cfg.frozen_stages == NUM_STAGES:
+        return "frozen", NUM_STAGES
+    return strategy, cfg.frozen_stages if strategy == "finetune" else (NUM_STAGES if strategy == "frozen" else 0)
+
+
+def _name(strategy: str, k: int) -> str:
+    return f"fine-tune at k = {k}" if strategy == "finetune" else strategy
+
+
+def measured_note(results: Sequence[RaceResult], dataset: str, backbone: str, train_size: int,
+                  cell: tuple[str | None, str]) -> str | None:
+    """What the store measured on this dataset, backbone and training size, against the textbook's cell.
+
+    Every stored race counts (freeze or size sweeps, plain races, any seeds), but only runs with identical
+    other settings (epochs, resolution, learning rates, ...) are compared: the largest such group. The winner
+    is chosen on validation accuracy and checked on test (:func:`tl_engine.verdicts.best_of`).
+    Returns None when nothing comparable was stored.
+    """
+    mine = [r for r in results if r.completed and r.config.dataset == dataset and r.config.backbone == backbone
+            and r.config.train_size == train_size]
+    groups: dict[RunConfig, dict[tuple[str, int], dict[int, StrategySummary]]] = {}
+    for r in mine:
+        setting = replace(r.config, seed=0, strategies=(), frozen_stages=0)
+        for s, v in r.summary.items():
+            groups.setdefault(setting, {}).setdefault(_candidate(s, r.config), {})[r.config.seed] = v
+    if not groups:
+        return None
+    setting, cands = max(groups.items(), key=lambda kv: sum(len(seeds) for seeds in kv[1].values()))
+    points = {c: Point(_name(*c), c[0], tuple((sd, v.final_test_acc) for sd, v in sorted(seeds.items())),
+                       tuple((sd, v.final_val_acc) for sd, v in sorted(seeds.items())), setting.test_size)
+              for c, seeds in sorted(cands.items(), key=lambda kv: -kv[0][1])}  # cheap (large k) first on ties
+    if len(points) < 2:
+        return None
+    v = best_of({p.x: p for p in points.values()}, "strategy")
+    n = int(v.numbers.get("n_seeds", 0))
+    where = f"Measured here ({n} seed{'s' if n != 1 else ''}, {setting.epochs} epochs, {train_size:,} images)"
+    book = TEXTBOOK.get(cell) if None not in cell else None
+    if v.status != "supported":
+        tail = f"; too close to confirm or contradict the textbook ({book[0]})" if book else ""
+        return f"{where}: {v.status}. {v.sentence}{tail}"
+    winner = next(c for c, p in points.items() if p.x == v.numbers["best"])
+    won = f"{v.numbers['best']} won by {pts(v.margin or 0.0)} points over {v.numbers['other']}"
+    if book is None:
+        return f"{where}: {won}."
+    if book[1](*winner):
+        return f"{where}: {won}, as the textbook says ({book[0]})."
+    return f"The textbook says {book[0]}; on your data {won} ({n} seed{'s' if n != 1 else ''})."
+
+
+def strategies_html(rows: Sequence[StripRow], summary: Mapping[str, StrategySummary]) -> str:
+    """One card per strategy: its formula, what it trains, its trainable parameters and its measured compute.
 
     Args:
         rows: the strip rows (same numbers as the pills).
-        seconds: compute seconds per strategy from the last race (missing: not run yet).
+        summary: the last race's per-strategy summary (missing strategy: not run yet).
     """
     from tl_engine.strategies import STRATEGIES  # torch-heavy: see tl_ui.strip.strip_rows
 
     cards = []
     for r in rows:
         info = STRATEGIES[r.strategy]
-        secs = seconds.get(r.strategy)
-        clock = f"{secs:.1f} s compute" if secs is not None else "run a race to measure"
+        got = summary.get(r.strategy)
+        clock = ("run a race to measure" if got is None else
+                 f"{got.compute_seconds:.1f} s (training {got.train_seconds:.1f} s + evaluation "
+                 f"{got.eval_seconds:.1f} s)")
         cards.append(
             f'<div class="tl-card" style="border-top-color:{color(r.strategy)}">'
             f'<div class="tl-card-title" style="color:{color(r.strategy)}">{html.escape(label(r.strategy))}</div>'
-            f'<div class="tl-formula">{html.escape(info.get("formula", ""))}</div>'
-            f"<p>{html.escape(info.get('blurb', ''))}</p>"
+            f'<div class="tl-formula">{html.escape(getattr(info, "formula", ""))}</div>'
+            f"<p>{html.escape(getattr(info, 'blurb', ''))}</p>"
             f"<p><b>trainable:</b> {fmt_params(r.trainable)} of {fmt_params(r.total)} parameters<br>"
-            f"<b>wall-clock:</b> {clock}</p></div>"
+            f"<b>compute (training + evaluation):</b> {clock}</p></div>"
         )
     return '<div class="tl-cards">' + "".join(cards) + "</div>"
+
+
+def guide_panel(cfg: RunConfig, info, stored: Sequence[RaceResult]) -> None:
+    """Streamlit: the guide for ``cfg`` with this dataset's measured similarity and the store's measured note."""
+    import streamlit as st
+
+    from tl_engine.errors import UserError
+
+    score = None
+    try:
+        from tl_engine.similarity import measure
+
+        with st.spinner("Measuring how ImageNet-like these images are (once per dataset)…"):
+            score = measure(cfg.dataset, cfg.backbone).score
+    except (ImportError, UserError) as e:  # no score: the guide lights no similarity row and says why
+        st.caption(f"Similarity to ImageNet not measured: {e}")
+    cell = guide_cell(cfg.train_size, score)
+    st.subheader("Which strategy? The textbook, and what was measured here")
+    if score is not None:
+        st.caption(f"Measured similarity to ImageNet: {score:.2f} ({cell[0]}, by the rule of thumb "
+                   f"'{SIMILAR_FROM} or more is similar').")
+    note = measured_note(stored, cfg.dataset, cfg.backbone, cfg.train_size, cell)
+    st.markdown(guide_html(cell, note), unsafe_allow_html=True)

@@ -162,9 +162,11 @@ MEASURE = """
 import json, resource, sys
 from pathlib import Path
 from tl_engine.datasets_user import load_path
+import tl_engine.datasets_user  # its imports (PIL) are not part of a load
 from tl_engine.errors import DataError
 from tl_engine.usersplit import split_indices
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# The RSS now, not the peak so far: an import's transient peak must not hide the load's own growth.
+before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 1024
 try:
     ds = load_path(Path(sys.argv[1]))
     out = {"ok": True, "skipped": ds.skipped, "reasons": list(ds.skipped_reasons)}

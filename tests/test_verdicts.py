@@ -185,6 +185,13 @@ def test_domain_figure_bars_are_error_reduction_with_min_max_error_bars():
     assert "inconclusive" in fig["layout"]["title"]["text"] and "(" in ft["text"][0]
 
 
+def test_verdict_box_shows_the_status_word_once():
+    v = claim_500_vs_5000({"finetune": [pt(500, "finetune", [0.80])], "scratch": [pt(5000, "scratch", [0.90])]})
+    assert charts.verdict_html(v).startswith('<div class="tl-verdict"><b>not supported</b>: fine-tuned on 500')
+    race = compare_curves({0: {"scratch": [0.5], "frozen": [0.9]}}, 1000)
+    assert charts.verdict_html(race).startswith('<div class="tl-verdict"><b>supported</b>: Frozen wins')
+
+
 def test_results_table_is_a_dataframe_with_mean_min_max_and_seeds():
     runs = [run(replace(CFG, train_size=500, seed=s), dict(zip(STRATEGY_NAMES, (0.5 + s / 10, 0.7, 0.8))))
             for s in (0, 1)]
@@ -231,6 +238,6 @@ def test_measured_note_agreeing_inconclusive_and_absent():
     assert agree.endswith("frozen won by 10.0 points over fine-tune at k = 4, as the textbook says (frozen).")
     close = stored({("frozen", 7): [(0.9, 0.9)], ("finetune", 4): [(0.895, 0.89)]})
     note = measured_note(close, "mnist", "mobilenet_v2", 500, ("different", "small"))
-    assert ": inconclusive." in note and "too close to confirm or contradict the textbook" in note
+    assert ": inconclusive (within noise)" in note and "too close to confirm or contradict the textbook" in note
     assert measured_note(results, "mnist", "mobilenet_v2", 1000, ("similar", "small")) is None  # other size
     assert measured_note(results, "fashion-mnist", "mobilenet_v2", 500, ("similar", "small")) is None

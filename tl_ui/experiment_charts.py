@@ -8,6 +8,7 @@ Strategy colours and names come from :mod:`tl_ui.style`, so Fine-tune is the sam
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -62,6 +63,14 @@ def progress_text(p: Progress) -> str:
 def verdict_title(question: str, verdict: Verdict | None) -> str | None:
     """"Best depth k: inconclusive": the status word as the engine wrote it, nothing added."""
     return None if verdict is None else f"{question}: <b>{verdict.status}</b>"
+
+
+def verdict_html(verdict: Verdict) -> str:
+    """The verdict box: the status word in bold (exactly as the engine wrote it), then the sentence."""
+    text, status = html.escape(verdict.sentence), verdict.status
+    if text.lower().startswith(status):  # "Not supported: ..." -> "<b>not supported</b>: ..."
+        return f'<div class="tl-verdict"><b>{status}</b>{text[len(status):]}</div>'
+    return f'<div class="tl-verdict"><b>{status}</b>: {text}</div>'
 
 
 def results_table(kind: str, runs: Sequence[SweepRun]) -> pd.DataFrame:

@@ -120,7 +120,7 @@ def measured_note(results: Sequence[RaceResult], dataset: str, backbone: str, tr
     book = TEXTBOOK.get(cell) if None not in cell else None
     if v.status != "supported":
         tail = f"; too close to confirm or contradict the textbook ({book[0]})" if book else ""
-        return f"{where}: {v.status}. {v.sentence}{tail}"
+        return f"{where}: {v.sentence[:1].lower()}{v.sentence[1:]}{tail}"  # starts with the status word
     winner = next(c for c, p in points.items() if p.x == v.numbers["best"])
     won = f"{v.numbers['best']} won by {pts(v.margin or 0.0)} points over {v.numbers['other']}"
     if book is None:

@@ -1,0 +1,129 @@
+"""Pictures of the data: a labelled mosaic of a dataset, and a captioned row of images (mistakes, a cell).
+
+Pure functions: numpy arrays in, one ``PIL.Image`` out, no Streamlit, so a page can cache them
+(``st.cache_data`` keyed by dataset name, per_class, seed and resolution) and a test can check the pixels.
+Pixels are enlarged only by whole factors with NEAREST, so a projector shows the real pixels, not a blur.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from tl_engine.imageset import ImageSet
+
+__all__ = ["sample_grid", "image_row", "network_view"]
+
+GAP = 4  # pixels between thumbnails
+LABEL_W = 240  # the class-name column of the mosaic
+MIN_CELL = 84  # thumbnails are enlarged (by a whole factor) until at least this wide: readable on a projector
+BG, INK, MUTED = (255, 255, 255), (17, 17, 17), (90, 90, 90)
+
+
+@lru_cache(maxsize=4)
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled scalable font: no system fonts needed
+
+
+def network_view(images: np.ndarray, resolution: int) -> np.ndarray:
+    """uint8 N×H×W[×3] -> uint8 N×R×R×3: the images resized exactly as the race resizes them (needs torch).
+
+    Uses :func:`tl_engine.data.to_model_input` with mean 0 and std 1, so only the resize is applied.
+    """
+    from tl_engine.data import to_model_input  # torch only on this path: the plain preview stays torch-free
+
+    x = to_model_input(np.ascontiguousarray(images), resolution, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    return (x * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _to_pil(img: np.ndarray, factor: int) -> Image.Image:
+    pil = Image.fromarray(img).convert("RGB")
+    return pil.resize((pil.width * factor, pil.height * factor), Image.NEAREST) if factor > 1 else pil
+
+
+def _factor(side: int) -> int:
+    return max(1, -(-MIN_CELL // max(side, 1)))  # ceil(MIN_CELL / side)
+
+
+def _pick(y: np.ndarray, n_classes: int, per_class: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in range(n_classes):
+        idx = np.flatnonzero(y == c)
+        out.append(np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False)))
+    return out
+
+
+def sample_grid(ds: ImageSet, per_class: int = 6, seed: int = 0, resolution: int | None = None) -> Image.Image:
+    """A mosaic of training images: one row per class (name and training-image count on the left).
+
+    Args:
+        per_class: images per row (fewer when a class has fewer).
+        seed: which images are drawn (the same seed always shows the same ones).
+        resolution: ``None`` shows the stored images (no torch needed); a number shows them as the network
+            sees them, resized to the race resolution the way the race does, then enlarged with NEAREST.
+    """
+    classes = ds.info.classes
+    picks = _pick(np.asarray(ds.train_y), len(classes), per_class, seed)
+    chosen = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+    images = ds.train_x[chosen]
+    if resolution is not None and len(images):
+        images = network_view(images, resolution)
+    side = images.shape[1] if len(images) else MIN_CELL
+    f = _factor(side)
+    cell = side * f
+    counts = np.bincount(np.asarray(ds.train_y), minlength=len(classes))
+    width = LABEL_W + per_class * (cell + GAP) + GAP
+    height = len(classes) * (cell + GAP) + GAP
+    canvas = Image.new("RGB", (width, max(height, 1)), BG)
+    draw = ImageDraw.Draw(canvas)
+    k = 0
+    for c, name in enumerate(classes):
+        top = GAP + c * (cell + GAP)
+        draw.text((8, top + cell // 2 - 14), _fit(draw, name, 26, LABEL_W - 16), fill=INK, font=_font(26),
+                  anchor="lm")
+        draw.text((8, top + cell // 2 + 16), f"{counts[c]:,} images", fill=MUTED, font=_font(18), anchor="lm")
+        for j in range(len(picks[c])):
+            canvas.paste(_to_pil(images[k], f), (LABEL_W + GAP + j * (cell + GAP), top))
+            k += 1
+    return canvas
+
+
+def image_row(images: np.ndarray, captions: Sequence[str], per_row: int = 8) -> Image.Image:
+    """Images (uint8 N×H×W[×3], e.g. the test images of a confusion cell) in rows, each captioned underneath.
+
+    Captions longer than the thumbnail are cut with an ellipsis; an empty ``images`` gives a small blank image.
+    """
+    if len(images) != len(captions):
+        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+    if not len(images):
+        return Image.new("RGB", (MIN_CELL, MIN_CELL), BG)
+    side = images.shape[1]
+    f = _factor(side)
+    cell = max(side * f, 2 * MIN_CELL)  # captions need room: thumbnails are at least 168 px wide
+    f = max(f, cell // side)
+    thumb = side * f
+    text_h = 30
+    cols = min(per_row, len(images))
+    rows = -(-len(images) // cols)
+    canvas = Image.new("RGB", (cols * (cell + GAP) + GAP, rows * (thumb + text_h + GAP) + GAP), BG)
+    draw = ImageDraw.Draw(canvas)
+    for i, (img, cap) in enumerate(zip(images, captions)):
+        x0 = GAP + (i % cols) * (cell + GAP)
+        y0 = GAP + (i // cols) * (thumb + text_h + GAP)
+        canvas.paste(_to_pil(img, f), (x0 + (cell - thumb) // 2, y0))
+        draw.text((x0 + cell // 2, y0 + thumb + 4), _fit(draw, cap, 18, cell), fill=INK, font=_font(18), anchor="ma")
+    return canvas
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, size: int, width: int) -> str:
+    """``text`` shortened with an ellipsis until it fits ``width`` pixels at font ``size``."""
+    text = text.replace("→", "->")  # Pillow's bundled font has no arrow glyph (it would draw a box)
+    if draw.textlength(text, font=_font(size)) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=_font(size)) > width:
+        text = text[:-1]
+    return text + "…"

@@ -112,6 +112,7 @@ def _cli(argv: list[str]) -> int:
     return a.func(a)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_json_and_the_cache_answers_the_second_time(photos, tmp_path, capsys):
     out = tmp_path / "out.json"
     assert _cli(["similarity", "--dataset", photos, "--sample", "16", "--json", str(out)]) == 0
@@ -159,3 +160,13 @@ def test_everyday_photos_score_above_digits_and_medical_images(photos, tmp_path)
     ds = load_dataset(photos)
     ex = sim.example_images(ds, photo.top_labels[0])
     assert ex.shape[0] == len(photo.top_labels[0].examples) and ex.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_every_bundled_dataset_gets_a_score():
+    from tl_engine.data import list_datasets
+
+    for info in list_datasets():
+        r = sim.measure(info.name, sample=len(info.classes) * 2, use_cache=False)
+        assert 0 <= r.score <= 1 and r.n_images == len(info.classes) * 2, info.name
+        assert {c["class"] for c in r.details["per_class"]} == set(info.classes)

@@ -4,8 +4,10 @@ store, errors as messages, and real races streamed from worker processes (and Ra
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -177,10 +179,14 @@ def test_process_backend_streams_a_real_race_and_kills_a_closed_tab(sched, tiny_
     assert len(snap.events) == tiny_cfg.total_epochs and len(set(seen)) > 2  # they arrived one by one
     assert [e.strategy for e in snap.events[:3]] == list(tiny_cfg.strategies)
     assert ResultStore(tmp_path / "r.sqlite").get(tiny_cfg) is not None
+    # The worker ran with its budget, as it saw it itself: torch threads, OMP_NUM_THREADS, its own cores.
+    assert snap.worker["torch_threads"] == s.threads_per_job == snap.threads
+    assert snap.worker["omp_num_threads"] == str(s.threads_per_job)
+    assert len(snap.worker["cpus"]) == s.threads_per_job and snap.worker["pid"] != os.getpid()
 
     import torch
 
-    info = json.loads((__import__("pathlib").Path(snap.models_dir) / "model.json").read_text())
+    info = json.loads((Path(snap.models_dir) / "model.json").read_text())
     assert info["resolution"] == tiny_cfg.resolution and len(info["classes"]) == 10
     for name in tiny_cfg.strategies:
         net = torch.jit.load(f"{snap.models_dir}/{name}.pt")

@@ -118,6 +118,10 @@ class ProcessBackend:
         if start_method not in START_METHODS:
             raise ValueError(f"start method must be one of {START_METHODS}, got {start_method!r}")
         self._ctx = mp.get_context(start_method)
+        if start_method == "forkserver":
+            # The fork server imports torch and the engine once; each job forks from it, ready to train.
+            # Nothing runs in it before a fork, so no OpenMP or CUDA state is copied into the jobs.
+            self._ctx.set_forkserver_preload(["tl_engine.train", "tl_engine.worker"])
         self._jobs: dict[str, _Proc] = {}
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()

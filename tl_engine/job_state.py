@@ -38,6 +38,7 @@ class JobSnapshot:
     sweep_progress: Progress | None  # a sweep's latest progress
     sweep_kind: str | None = None  # "freeze" | "size" | "domain" for sweeps
     threads: int = 0  # torch threads it runs with (its share of the cores)
+    worker: dict | None = None  # process/task backends: pid, torch_threads, cpus, as the worker reported them
 
     @property
     def finished(self) -> bool:
@@ -73,6 +74,7 @@ class Job:
     error: str | None = None
     stopping: bool = False
     threads: int = 0
+    worker: dict | None = None
     cost_estimate: float | None = None  # relative cost (sweep.run_cost units) before it runs; None: unknown
 
     def __post_init__(self) -> None:
@@ -94,6 +96,8 @@ class Job:
             self.result = RaceResult.from_dict(payload)
         elif kind == "models":
             self.models_dir = str(payload)
+        elif kind == "worker":
+            self.worker = dict(payload)
 
     @property
     def progress(self) -> float:
@@ -113,7 +117,7 @@ class Job:
         return JobSnapshot(self.kind, self.id, self.cfg, self.status, self.events, self.total, self.progress,
                            self.error, queue_position, eta, self.started_at, self.finished_at, self.result,
                            self.reused_from, self.watchers, self.models_dir, self.sweep_progress, self.sweep_kind,
-                           self.threads)
+                           self.threads, self.worker)
 
 
 def estimate_waits(running: list[Job], queued: list[Job], workers: int, durations: list[tuple[float, float]],

@@ -4,6 +4,7 @@ A job's whole conversation with the :class:`~tl_engine.scheduler.Scheduler` is `
 payloads made only of JSON types, so the same body runs in a thread, in a spawned process (over a pipe) or
 in a Ray task (over a Ray queue). The messages, in order:
 
+- ``("worker", {...})``: a process's pid, torch threads and cores (see :func:`worker_info`);
 - ``("total", n)``: a sweep's planned runs (races know theirs from the config);
 - ``("event", EpochResult.to_dict())``: a race's epoch;
 - ``("progress", {...})`` and ``("run", {"result": RaceResult.to_dict(), "reused": bool})``: a sweep's;
@@ -143,6 +144,15 @@ def save_models(race, folder: str) -> str:
     return str(out)
 
 
+def worker_info() -> dict:
+    """Where a job runs, as the worker itself sees it (the thread budget is checked against this)."""
+    import torch
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return {"pid": os.getpid(), "torch_threads": torch.get_num_threads(), "cpus": cpus,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
 def process_main(spec: JobSpec, conn, stop: StopFlag) -> None:
     """Entry point of a worker process: set its thread budget and cores, run the job, send every message.
 
@@ -160,6 +170,7 @@ def process_main(spec: JobSpec, conn, stop: StopFlag) -> None:
 
     torch.set_num_threads(spec.threads)
     try:
+        conn.send(("worker", worker_info()))
         run_job(spec, lambda kind, payload: conn.send((kind, payload)), stop)
     except (BrokenPipeError, EOFError):  # the server went away or dropped this job: nobody to tell
         pass

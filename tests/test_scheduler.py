@@ -3,7 +3,6 @@ store, errors as messages, and real races streamed from worker processes (and Ra
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import replace
@@ -186,12 +185,15 @@ def test_process_backend_streams_a_real_race_and_kills_a_closed_tab(sched, tiny_
 
     import torch
 
-    info = json.loads((Path(snap.models_dir) / "model.json").read_text())
-    assert info["resolution"] == tiny_cfg.resolution and len(info["classes"]) == 10
-    for name in tiny_cfg.strategies:
-        net = torch.jit.load(f"{snap.models_dir}/{name}.pt")
-        logits = net(torch.zeros(2, 3, tiny_cfg.resolution, tiny_cfg.resolution))
-        assert logits.shape == (2, 10)
+    from tl_engine.export import load_exported
+    from tl_engine.keep import INSIDE_FILE
+
+    assert (Path(snap.models_dir) / INSIDE_FILE).is_file()
+    for name in tiny_cfg.strategies:  # each trained network, exported by the worker that trained it
+        net, meta = load_exported(Path(snap.models_dir) / f"{name}.pt")
+        assert meta["resolution"] == tiny_cfg.resolution and len(meta["classes"]) == 10
+        probs = net.classify(torch.zeros(2, 3, tiny_cfg.resolution, tiny_cfg.resolution))
+        assert probs.shape == (2, 10) and torch.allclose(probs.sum(1), torch.ones(2), atol=1e-4)
 
     wait_for(lambda: status(s, closed) == "running", timeout=30)
     s.release(closed)  # the worker process is killed: the slot is free for the next job at once

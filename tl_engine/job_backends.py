@@ -123,6 +123,7 @@ class ProcessBackend:
             # Nothing runs in it before a fork, so no OpenMP or CUDA state is copied into the jobs.
             self._ctx.set_forkserver_preload(["tl_engine.train", "tl_engine.worker"])
         self._jobs: dict[str, _Proc] = {}
+        self._exiting: list[Any] = []  # processes that said "end" and are tearing down (reaped without waiting)
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -138,6 +139,7 @@ class ProcessBackend:
             self._jobs[spec.job_id] = _Proc(proc, recv, stop)
 
     def poll(self, timeout: float) -> list[Message]:
+        self._exiting = [p for p in self._exiting if p.is_alive()]  # is_alive() reaps the finished ones
         with self._lock:
             conns = {j.conn: jid for jid, j in self._jobs.items()}
         out: list[Message] = []
@@ -165,9 +167,10 @@ class ProcessBackend:
         with self._lock:
             job = self._jobs.pop(jid)
         job.conn.close()
-        job.process.join(timeout=10)
         if job.ended:
+            self._exiting.append(job.process)  # interpreter teardown: no reason to hold up other jobs' events
             return []
+        job.process.join(timeout=5)  # it died without a word: wait briefly for its exit code
         if job.killed:
             return [(jid, "end", {"status": "stopped", "error": None})]
         return [(jid, "end", {"status": "error", "error": (

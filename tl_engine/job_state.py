@@ -1,16 +1,20 @@
 """A job's state inside the scheduler (:class:`Job`, guarded by the scheduler's lock) and the one record pages
-read (:class:`JobSnapshot`), plus the queue's waiting-time estimate. Torch-free and Streamlit-free.
+read (:class:`JobSnapshot`), plus the queue's waiting-time estimate. Streamlit-free; torch only to count GPUs.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import EpochResult, RaceResult, RunConfig
-from .sweep import Progress, SweepRun, run_cost
+from .sweep import Progress, SweepRun, plan, run_cost
+from .torchutil import usable_cpus
 
+WORKERS_ENV = "TL_RACE_WORKERS"
+CORES_PER_JOB = 2  # below two threads a race barely uses its core's vector units; one job per two cores
 FINAL = ("done", "stopped", "error")
 STATUSES = ("queued", "running", *FINAL)
 
@@ -140,7 +144,9 @@ def estimate_waits(running: list[Job], queued: list[Job], workers: int, duration
     for job in running:
         elapsed = now - (job.started_at or now)
         p = job.progress
-        if job.sweep_progress is not None and job.sweep_progress.seconds_left is not None:
+        if job.status != "running":
+            free.append(0.0)  # released or failed, its worker is winding down: the slot is about to free
+        elif job.sweep_progress is not None and job.sweep_progress.seconds_left is not None:
             free.append(job.sweep_progress.seconds_left)
         elif p > 0:
             free.append(elapsed * (1 - p) / p)  # measured on this job: the best guess there is
@@ -158,3 +164,33 @@ def estimate_waits(running: list[Job], queued: list[Job], workers: int, duration
         d = duration(job)
         free[free.index(t)] = None if d is None else t + d
     return out
+
+
+def cuda_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # no torch, or a broken driver: plan for the CPU
+        return 0
+
+
+def default_workers() -> int:
+    """Env ``TL_RACE_WORKERS``, else one job per GPU, else one per :data:`CORES_PER_JOB` cores (at least 1)."""
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        return max(1, int(env))
+    return cuda_count() or max(1, usable_cpus() // CORES_PER_JOB)
+
+
+def sweep_plan(kind: str, cfg: RunConfig, opts: dict) -> tuple[int, float | None]:
+    """Planned runs and their cost, when that is cheap to know (a bundled dataset); else (0, None) and the
+    worker reports the total. The cost ignores reuse: a sweep's estimate errs on the long side."""
+    from .data import list_datasets
+    try:
+        if cfg.dataset not in {i.name for i in list_datasets()}:
+            return 0, None  # a user's dataset: planning would decode it here, in the page's thread
+        configs = plan(kind, cfg, **opts)
+    except Exception:  # a bad setting: the worker reports it as the job's error
+        return 0, None
+    return len(configs), sum(run_cost(c) for c in configs)

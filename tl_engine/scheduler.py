@@ -27,7 +27,7 @@ from pathlib import Path
 from .config import RaceResult, RunConfig
 from .errors import StoreError
 from .job_backends import Backend, make_backend
-from .job_state import FINAL, Job, JobSnapshot, estimate_waits
+from .job_state import FINAL, Job, JobSnapshot, cuda_count, default_workers, estimate_waits, sweep_plan
 from .store import ResultStore, config_id
 from .torchutil import usable_cpus
 from .worker import JobSpec
@@ -36,26 +36,8 @@ __all__ = ["Scheduler", "JobSnapshot", "default_workers"]
 
 log = logging.getLogger(__name__)
 
-WORKERS_ENV, BACKEND_ENV, MODEL_JOBS_ENV = "TL_RACE_WORKERS", "TL_RACE_BACKEND", "TL_RACE_MODEL_JOBS"
-CORES_PER_JOB = 2  # below two threads a race barely uses its core's vector units; one job per two cores
+BACKEND_ENV, MODEL_JOBS_ENV = "TL_RACE_BACKEND", "TL_RACE_MODEL_JOBS"
 KEEP_FINISHED = 256  # finished jobs nobody watches are forgotten beyond this many (memory stays flat)
-
-
-def _cuda_count() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # no torch, or a broken driver: plan for the CPU
-        return 0
-
-
-def default_workers() -> int:
-    """Env ``TL_RACE_WORKERS``, else one job per GPU, else one per :data:`CORES_PER_JOB` cores (at least 1)."""
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        return max(1, int(env))
-    return _cuda_count() or max(1, usable_cpus() // CORES_PER_JOB)
 
 
 class Scheduler:
@@ -74,7 +56,7 @@ class Scheduler:
         # The thread budget: every running job gets this many torch threads, so their sum never exceeds the cores.
         self.threads_per_job = max(1, self.n_cores // self.workers)
         assert self.threads_per_job * self.workers <= self.n_cores
-        self.gpus = _cuda_count()
+        self.gpus = cuda_count()
         self.store = ResultStore(store_path)
         self.backend_name = backend or os.environ.get(BACKEND_ENV, "").strip() or "process"
         self._backend: Backend = make_backend(self.backend_name)
@@ -118,7 +100,7 @@ class Scheduler:
             joined = self._join(key, False)
             if joined:
                 return joined
-        total, cost = _sweep_plan(kind, cfg, opts)
+        total, cost = sweep_plan(kind, cfg, opts)
         return self._add(Job("sweep", _new_id(), cfg, key, total=total, sweep_kind=kind, sweep_opts=opts,
                              cost_estimate=cost))
 
@@ -323,21 +305,6 @@ class Scheduler:
         finished = [j for j in self._jobs.values() if j.status in FINAL and j.watchers == 0 and not j.models_dir]
         for job in finished[:max(0, len(finished) - KEEP_FINISHED)]:
             del self._jobs[job.id]
-
-
-def _sweep_plan(kind: str, cfg: RunConfig, opts: dict) -> tuple[int, float | None]:
-    """Planned runs and their cost, when that is cheap to know (a bundled dataset); else (0, None) and the
-    worker reports the total. The cost ignores reuse: a sweep's estimate errs on the long side."""
-    from .data import list_datasets
-    from .sweep import plan, run_cost
-
-    try:
-        if cfg.dataset not in {i.name for i in list_datasets()}:
-            return 0, None  # a user's dataset: planning would decode it here, in the page's thread
-        configs = plan(kind, cfg, **opts)
-    except Exception:  # a bad setting: the worker reports it as the job's error
-        return 0, None
-    return len(configs), sum(run_cost(c) for c in configs)
 
 
 def _new_id() -> str:

@@ -8,7 +8,8 @@ in a Ray task (over a Ray queue). The messages, in order:
 - ``("total", n)``: a sweep's planned runs (races know theirs from the config);
 - ``("event", EpochResult.to_dict())``: a race's epoch;
 - ``("progress", {...})`` and ``("run", {"result": RaceResult.to_dict(), "reused": bool})``: a sweep's;
-- ``("models", folder)``: with ``keep_models``, the folder holding each strategy as TorchScript;
+- ``("models", folder)``: with ``keep_models``, the folder :func:`tl_engine.keep.save_trained` filled
+  (``<strategy>.pt`` TorchScript files, ``inside.npz``);
 - ``("result", RaceResult.to_dict())``: a race's result, finished or stopped;
 - ``("end", {"status": "done" | "stopped" | "error", "error": message or None})``: always last.
 
@@ -19,12 +20,10 @@ budget in the environment first, and torch reads OMP_NUM_THREADS when it loads.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from .config import RunConfig
@@ -33,7 +32,6 @@ from .errors import StoreError, UserError
 log = logging.getLogger(__name__)
 
 Emit = Callable[[str, Any], None]
-MODEL_INFO = "model.json"  # written next to the TorchScript files: what a program needs to feed them
 
 
 class StopFlag(Protocol):
@@ -83,7 +81,9 @@ def _race(spec: JobSpec, emit: Emit, stop: StopFlag) -> str:
     result = race.result()
     if result.completed:
         if spec.keep_models and spec.models_dir:
-            emit("models", save_models(race, spec.models_dir))
+            from .keep import save_trained  # TorchScript per strategy + what the look-inside views need
+
+            emit("models", save_trained(race, spec.models_dir))
         try:
             ResultStore(spec.store_path).put(result, kind="race")
         except StoreError as e:  # a damaged store must not turn a finished race into an error
@@ -117,31 +117,6 @@ def _sweep(spec: JobSpec, emit: Emit, stop: StopFlag) -> str:
         emit("run", {"result": run.result.to_dict(), "reused": run.reused})
         n += 1
     return "done" if n == total else "stopped"
-
-
-def save_models(race, folder: str) -> str:
-    """Each trained strategy of ``race`` as TorchScript (``<strategy>.pt``: images in, logits out, no softmax),
-    plus ``model.json`` with what feeding them needs (classes, resolution, mean/std). Returns the folder."""
-    import torch
-
-    from .specs import SPECS
-
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg, res = race.cfg, race.cfg.resolution
-    example = torch.zeros(1, 3, res, res)
-    for name, net in race.models.items():
-        # Traced on the CPU in eval mode (dropout off, BatchNorm frozen): loads anywhere without this code.
-        with torch.no_grad():
-            scripted = torch.jit.trace(net.eval().cpu(), example)
-        scripted.save(str(out / f"{name}.pt"))
-    bspec = SPECS[cfg.backbone]
-    info = {"classes": list(race.result().classes), "resolution": res, "mean": list(bspec.mean),
-            "std": list(bspec.std), "backbone": cfg.backbone, "strategies": sorted(race.models),
-            "input": "float32 N x 3 x resolution x resolution, RGB in 0..1, then (x - mean) / std",
-            "output": "logits (apply softmax for probabilities)", "config": cfg.to_dict()}
-    (out / MODEL_INFO).write_text(json.dumps(info, indent=2))
-    return str(out)
 
 
 def worker_info() -> dict:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tl_engine.config import STRATEGY_NAMES, EpochResult
+from tl_engine.config import STRATEGY_NAMES, EpochResult, StrategySummary
 from tl_ui.style import FONT, color, fmt_params, label
 
 XAxis = str  # "epoch" | "seconds"
@@ -86,7 +86,7 @@ def _x_axis(x: XAxis, epochs: int | None) -> dict:
     if x not in ("epoch", "seconds"):
         raise ValueError(f"x must be 'epoch' or 'seconds', not {x!r}")
     if x == "seconds":
-        return dict(title="compute seconds", rangemode="tozero")
+        return dict(title="compute seconds (training + evaluation)", rangemode="tozero")
     return dict(title="epoch", dtick=1, range=[0.8, epochs + 0.2]) if epochs else dict(title="epoch", dtick=1)
 
 
@@ -105,20 +105,19 @@ def loss_figure(events: Sequence[EpochResult], strategies: Sequence[str] = STRAT
     return _base_layout(fig, height=420)
 
 
-def summary_figure(summary: dict[str, dict]) -> go.Figure:
-    """Side-by-side bars: final accuracy, trainable parameters and compute seconds per strategy.
+def summary_figure(summary: dict[str, StrategySummary]) -> go.Figure:
+    """Side-by-side bars: test accuracy, trainable parameters and compute seconds per strategy.
 
-    Args:
-        summary: ``tl_engine.config.summarize(events)``: strategy -> {final_test_acc, trainable_params,
-            compute_seconds, ...}.
+    The accuracy panel says after which epoch(s) it was measured: a stopped race's strategies may differ.
     """
     names = list(summary)
-    keys = ("final_test_acc", "trainable_params", "compute_seconds")
-    col = {k: [summary[s][k] for s in names] for k in keys}
+    reached = sorted({summary[s].epochs for s in names})
+    after = f"epoch {reached[0]}" if len(reached) == 1 else "epochs " + "/".join(str(summary[s].epochs) for s in names)
     panels = [
-        ("final test accuracy (%)", [100 * v for v in col["final_test_acc"]], lambda v: f"{v:.1f} %"),
-        ("trainable parameters", col["trainable_params"], lambda v: fmt_params(int(v))),
-        ("compute seconds", col["compute_seconds"], lambda v: f"{v:.1f} s"),
+        (f"test accuracy after {after} (%)", [100 * summary[s].final_test_acc for s in names], lambda v: f"{v:.1f} %"),
+        ("trainable parameters", [summary[s].trainable_params for s in names], lambda v: fmt_params(int(v))),
+        ("compute seconds (training + evaluation)", [summary[s].compute_seconds for s in names],
+         lambda v: f"{v:.1f} s"),
     ]
     fig = make_subplots(rows=1, cols=3, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.08)
     for i, (_title, values, fmt) in enumerate(panels, start=1):

@@ -1,11 +1,12 @@
-"""Per-strategy live counters (accuracy, epoch, compute seconds, images/s) as one HTML block."""
+"""Per-strategy live counters (test accuracy, epoch, training and evaluation seconds, images/s) as one HTML block."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
 
-from tl_engine.config import EpochResult
+from tl_engine.config import NUM_STAGES, EpochResult
+from tl_engine.strategies import frozen_stages
 from tl_ui.style import color, label
 
 
@@ -17,19 +18,32 @@ def latest(events: Sequence[EpochResult]) -> dict[str, EpochResult]:
     return out
 
 
-def counters_html(events: Sequence[EpochResult], strategies: Sequence[str], epochs: int) -> str:
-    """One card per strategy; "waiting" until its first epoch arrives."""
+def counters_html(events: Sequence[EpochResult], strategies: Sequence[str], epochs: int, k: int) -> str:
+    """One card per strategy; "waiting" until its first epoch arrives.
+
+    Seconds are this strategy's own compute, split into training and evaluation (validation + test passes).
+    Images/s counts training images through the layers that train; for a fully frozen body that is the head
+    alone, on cached features, and the card says so.
+    """
     last = latest(events)
+    secs: dict[str, list[float]] = {}
+    for e in events:
+        t = secs.setdefault(e.strategy, [0.0, 0.0])
+        t[0] += e.train_seconds
+        t[1] += e.eval_seconds
     cards = []
     for s in strategies:
         e = last.get(s)
         if e is None:
             body = '<div class="tl-big">–</div><div class="tl-meta">waiting for epoch 1</div>'
         else:
+            head_only = " (head only, cached features)" if frozen_stages(s, k) == NUM_STAGES else ""
+            train_s, eval_s = secs[s]
             body = (
                 f'<div class="tl-big">{100 * e.test_acc:.1f} %</div>'
-                f'<div class="tl-meta">epoch {e.epoch}/{epochs} · {e.cum_seconds:.1f} s compute<br>'
-                f"{e.images_per_s:,.0f} images/s</div>"
+                f'<div class="tl-meta">test accuracy · epoch {e.epoch}/{epochs}<br>'
+                f"{train_s:.1f} s training + {eval_s:.1f} s evaluation<br>"
+                f"{e.images_per_s:,.0f} images/s{head_only}</div>"
             )
         cards.append(
             f'<div class="tl-counter" data-strategy="{s}" style="border-left-color:{color(s)}">'

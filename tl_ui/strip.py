@@ -1,6 +1,6 @@
 """The architecture strip: one row of blocks per strategy, trainable blocks coloured and locked ones grey.
 
-Driven only by the engine's stage table and ``STRATEGIES`` (how many stages each strategy freezes for the
+Driven only by the engine's stage table and the strategy table (how many stages each strategy freezes for the
 slider value k): nothing here names a layer, so a new backbone or strategy needs no UI change.
 """
 
@@ -9,13 +9,11 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tl_engine.config import STRATEGY_NAMES
+from tl_engine.specs import Stage
+from tl_engine.strategies import STRATEGIES, trainable_params
 from tl_ui.style import LOCKED, color, fmt_params, label
-
-if TYPE_CHECKING:
-    from tl_engine.backbones import Stage
 
 
 @dataclass(frozen=True)
@@ -42,12 +40,9 @@ class StripRow:
 
 def strip_rows(stages: Sequence[Stage], k: int, strategies: Sequence[str] = STRATEGY_NAMES) -> list[StripRow]:
     """What the strip shows for the fine-tune slider at ``k`` (stages = body stages then the head)."""
-    # Imported here: tl_engine.strategies imports torch, and the page paints its first elements without it.
-    from tl_engine.strategies import STRATEGIES, trainable_params
-
     rows = []
     for s in strategies:
-        n_frozen = STRATEGIES[s]["frozen"](k)
+        n_frozen = STRATEGIES[s].frozen_stages(k)
         blocks = tuple(
             Block(st.name, st.params, trainable=i >= n_frozen, color=color(s) if i >= n_frozen else LOCKED)
             for i, st in enumerate(stages)
@@ -55,7 +50,7 @@ def strip_rows(stages: Sequence[Stage], k: int, strategies: Sequence[str] = STRA
         rows.append(
             StripRow(
                 strategy=s,
-                pretrained=bool(STRATEGIES[s].get("pretrained", True)),
+                pretrained=STRATEGIES[s].pretrained,
                 blocks=blocks,
                 trainable=trainable_params(list(stages), s, k),
                 total=sum(st.params for st in stages),

@@ -1,6 +1,15 @@
-"""One palette and one set of names for every chart, strip and table (projector-friendly)."""
+"""One palette for every chart, strip and table (projector-friendly). Names come from the engine's tables.
+
+Strategy and backbone names a person reads are defined once, in :mod:`tl_engine.strategies` and
+:mod:`tl_engine.specs` (both importable without torch); this module only adds colours and number formats.
+"""
 
 from __future__ import annotations
+
+from tl_engine.specs import SPECS
+from tl_engine.strategies import label
+
+__all__ = ["COLORS", "LOCKED", "FONT", "label", "color", "backbone_label", "fmt_params"]
 
 # Fixed colours: the same strategy is the same colour everywhere on the page.
 COLORS: dict[str, str] = {
@@ -9,19 +18,16 @@ COLORS: dict[str, str] = {
     "finetune": "#1f8a4c",  # green
 }
 LOCKED = "#c9ced6"  # grey for frozen (locked) blocks
-LABELS: dict[str, str] = {"scratch": "Scratch", "frozen": "Frozen", "finetune": "Fine-tune"}
-# Short names for the select box (the engine's titles are longer and need torch to import).
-BACKBONE_LABELS: dict[str, str] = {"mobilenet_v2": "MobileNetV2", "efficientnet_lite0": "EfficientNet-Lite0"}
 FONT = dict(size=18, color="#111111")
-
-
-def label(strategy: str) -> str:
-    """Display name of a strategy ("finetune" -> "Fine-tune"); unknown names pass through."""
-    return LABELS.get(strategy, strategy)
 
 
 def color(strategy: str) -> str:
     return COLORS.get(strategy, "#555555")
+
+
+def backbone_label(name: str) -> str:
+    """Short display name of a backbone ("mobilenet_v2" -> "MobileNetV2")."""
+    return SPECS[name].label if name in SPECS else name
 
 
 def fmt_params(n: int) -> str:

@@ -13,7 +13,7 @@ import streamlit as st
 
 from tl_engine.config import summarize
 from tl_engine.scheduler import JobSnapshot
-from tl_engine.verdicts import race_verdict
+from tl_engine.verdicts import compare_curves, curves_from_events
 from tl_ui import charts, jobs, keys
 from tl_ui.counters import counters_html
 from tl_ui.style import color
@@ -97,13 +97,14 @@ def _race_live(cfg) -> None:
 
 def show_result(snap: JobSnapshot) -> None:
     summary = summarize(list(snap.events))
-    v = race_verdict(summary, snap.cfg.test_size)
+    v = compare_curves({snap.cfg.seed: curves_from_events(snap.events)}, snap.cfg.test_size, snap.cfg.epochs)
     st.subheader("Result")
     prefix = ""
     if snap.status == "stopped":
         prefix = f"Stopped before the end ({len(snap.events)} of {snap.total} epochs). "
-    lead = v.winner or next(iter(summary))
-    st.markdown(f'<div class="tl-verdict" style="border-left-color:{color(lead)}">{prefix}{v.sentence}</div>',
+    lead = v.numbers.get("winner") if v.status == "supported" else None
+    edge = color(lead) if lead else "#888888"  # no winner's colour when nothing was won
+    st.markdown(f'<div class="tl-verdict" style="border-left-color:{edge}">{prefix}{v.sentence}</div>',
                 unsafe_allow_html=True)
     if snap.finished_at and snap.started_at and not snap.reused_from:
         st.caption(f"{len(snap.events)} epochs in {snap.finished_at - snap.started_at:.0f} s of wall-clock time "

@@ -1,6 +1,6 @@
 """The results store: keys, reuse across strategies, deleted files, killed writers, concurrent writers.
 
-No training here: results are made-up race JSON of the real shape, so these tests take well under a second
+No training here: results are made-up RaceResults of the real shape, so these tests take well under a second
 each (the two multi-process tests a few seconds).
 """
 
@@ -17,20 +17,22 @@ from pathlib import Path
 
 import pytest
 
-from tl_engine.config import EpochResult, RunConfig, summarize
+from tl_engine.config import EpochResult, RaceResult, RunConfig
+from tl_engine.errors import StoreError
 from tl_engine.store import ResultStore, config_id, default_path, ignored_fields, strategy_key
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = RunConfig(dataset="mnist", train_size=40, test_size=20, epochs=2, resolution=32)
 
 
-def fake_result(cfg: RunConfig, tag: float = 0.0) -> dict:
-    """A finished race in run_race's shape; accuracies depend on strategy, epoch and ``tag``."""
+def fake_result(cfg: RunConfig, tag: float = 0.0) -> RaceResult:
+    """A finished race; accuracies depend on strategy, epoch and ``tag``."""
     events = [EpochResult(s, e, 1.0 / e, 0.4, 1.1 / e, round(0.3 + 0.1 * i + 0.01 * e + tag, 6), 100 * (i + 1),
-                          0.5, 0.5 * e, 80.0, 1000)
+                          0.5, 0.5 * e, 80.0, 1000, 0.4, 0.1, 1.0 / e, 0.5)
               for e in range(1, cfg.epochs + 1) for i, s in enumerate(cfg.strategies)]
-    return {"config": cfg.to_dict(), "device": "cpu", "wall_seconds": 1.5, "completed": True,
-            "epochs": [e.to_dict() for e in events], "summary": summarize(events)}
+    details = {s: {"confusion_matrix": [[3, 1], [0, 4]], "delta_theta": {"stem": 0.0, "head": 0.5}}
+               for s in cfg.strategies}
+    return RaceResult.build(cfg, "cpu", 1.5, events, classes=("a", "b"), details=details)
 
 
 @pytest.fixture
@@ -57,29 +59,30 @@ def test_key_is_the_full_config_and_survives_json():
 def test_put_then_get_returns_the_same_numbers(store):
     assert store.get(BASE) is None
     result = fake_result(BASE)
-    run_id = store.put(BASE, result, kind="size")
+    run_id = store.put(result, kind="size")
     rec = store.get(BASE)
-    assert rec["id"] == run_id == config_id(BASE)
-    assert rec["summary"] == result["summary"] and rec["epochs"] == result["epochs"]
-    assert rec["config"] == BASE.to_dict() and rec["device"] == "cpu" and rec["kind"] == "size"
+    assert rec.extras["id"] == run_id == config_id(BASE) and rec.extras["kind"] == "size"
+    assert rec.to_dict() == result.to_dict()  # everything, details included, round-trips
+    assert rec.summary["scratch"].confusion_matrix == [[3, 1], [0, 4]]
     assert store.get(replace(BASE, seed=1)) is None
 
 
 def test_unfinished_race_is_refused(store):
-    partial = fake_result(BASE)
-    partial["epochs"] = partial["epochs"][:-1]
+    full = fake_result(BASE)
+    partial = RaceResult.build(BASE, "cpu", 1.0, list(full.epochs[:-1]))
+    assert not partial.completed
     with pytest.raises(ValueError, match="only finished races"):
-        store.put(BASE, partial)
+        store.put(partial)
     with pytest.raises(ValueError):
-        store.put(BASE, {**fake_result(BASE), "completed": False})
+        store.put(replace(full, completed=False))
     assert store.all() == []
 
 
 def test_all_filters_by_kind(store):
-    store.put(BASE, fake_result(BASE), kind="race")
-    store.put(replace(BASE, seed=1), fake_result(replace(BASE, seed=1)), kind="freeze")
+    store.put(fake_result(BASE), kind="race")
+    store.put(fake_result(replace(BASE, seed=1)), kind="freeze")
     assert len(store.all()) == 2
-    assert [r["config"]["seed"] for r in store.all("freeze")] == [1]
+    assert [r.config.seed for r in store.all("freeze")] == [1]
 
 
 def test_ignored_fields_follow_the_strategy_table():
@@ -92,31 +95,41 @@ def test_ignored_fields_follow_the_strategy_table():
 
 def test_a_strategy_is_reused_from_a_race_that_ran_it(store):
     trio = replace(BASE, frozen_stages=4)
-    store.put(trio, fake_result(trio))
-    want = [e for e in fake_result(trio)["epochs"] if e["strategy"] == "scratch"]
+    store.put(fake_result(trio))
+    want = tuple(e for e in fake_result(trio).epochs if e.strategy == "scratch")
     # Scratch ignores k, so a scratch-only config with another k is answered from the trio.
     rec = store.get(replace(BASE, strategies=("scratch",), frozen_stages=0))
-    assert rec["kind"] == "assembled" and rec["from_ids"] == [config_id(trio)]
-    assert rec["epochs"] == want
-    assert rec["summary"]["scratch"] == fake_result(trio)["summary"]["scratch"]
+    assert rec.extras["kind"] == "assembled" and rec.extras["from_ids"] == [config_id(trio)]
+    assert rec.epochs == want and rec.completed
+    assert rec.summary["scratch"] == fake_result(trio).summary["scratch"]  # details travel along
     # Fine-tune depends on k: another k is not a hit. The same k is.
     assert store.get(replace(BASE, strategies=("finetune",), frozen_stages=3)) is None
     assert store.get(replace(BASE, strategies=("finetune",), frozen_stages=4)) is not None
     # A pair in another order is assembled in race order (round-robin by epoch).
     pair = store.get(replace(trio, strategies=("finetune", "scratch")))
-    assert [(e["strategy"], e["epoch"]) for e in pair["epochs"]] == [
+    assert [(e.strategy, e.epoch) for e in pair.epochs] == [
         ("finetune", 1), ("scratch", 1), ("finetune", 2), ("scratch", 2)]
     assert store.all() == [store.get(trio)]  # assembling stores nothing new
 
 
 def test_deleting_the_file_is_safe(store):
-    store.put(BASE, fake_result(BASE))
+    store.put(fake_result(BASE))
     for p in store.path.parent.glob("results.sqlite*"):
         p.unlink()
     assert store.get(BASE) is None and store.all() == []
-    store.put(BASE, fake_result(BASE, tag=0.1))
-    assert store.get(BASE)["epochs"] == fake_result(BASE, tag=0.1)["epochs"]
+    store.put(fake_result(BASE, tag=0.1))
+    assert store.get(BASE).epochs == fake_result(BASE, tag=0.1).epochs
     assert store.integrity_ok()
+
+
+@pytest.mark.parametrize("damage", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_a_damaged_file_is_a_store_error_with_what_to_do(store, damage):
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.write_bytes(damage)
+    with pytest.raises(StoreError, match="Delete the file"):
+        store.get(BASE)
+    with pytest.raises(StoreError):
+        store.put(fake_result(BASE))
 
 
 CHILD = textwrap.dedent("""
@@ -128,24 +141,25 @@ CHILD = textwrap.dedent("""
 
     store = ResultStore({path!r})
     for seed in (0, 1):
-        store.put(replace(BASE, seed=seed), fake_result(replace(BASE, seed=seed)))
+        store.put(fake_result(replace(BASE, seed=seed)))
         print("stored", seed, flush=True)
 
     real_connect = sqlite3.connect
     def connect(*args, **kwargs):
         con = real_connect(*args, **kwargs)
         def trace(sql):
-            if sql.startswith("INSERT INTO strategy_runs"):  # the run row is written, not committed
+            if sql.startswith("INSERT INTO strategy_races"):  # the run row is written, not committed
                 print("mid-write", flush=True)
                 time.sleep(60)
         con.set_trace_callback(trace)
         return con
     sqlite3.connect = connect
-    store.put(replace(BASE, seed=2), fake_result(replace(BASE, seed=2)))
+    store.put(fake_result(replace(BASE, seed=2)))
     print("finished the third", flush=True)
 """)
 
 
+@pytest.mark.slow
 def test_a_writer_killed_mid_transaction_leaves_finished_runs_intact(tmp_path):
     path = tmp_path / "results.sqlite"
     code = CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), path=str(path))
@@ -160,13 +174,13 @@ def test_a_writer_killed_mid_transaction_leaves_finished_runs_intact(tmp_path):
     assert child.returncode == -signal.SIGKILL
     store = ResultStore(path)
     assert store.integrity_ok()
-    assert sorted(r["config"]["seed"] for r in store.all()) == [0, 1]
+    assert sorted(r.config.seed for r in store.all()) == [0, 1]
     for seed in (0, 1):
-        assert store.get(replace(BASE, seed=seed))["epochs"] == fake_result(replace(BASE, seed=seed))["epochs"]
+        assert store.get(replace(BASE, seed=seed)).epochs == fake_result(replace(BASE, seed=seed)).epochs
     third = replace(BASE, seed=2)
     assert store.get(third) is None  # the killed run is not reported at all, let alone as finished
     assert store.get(replace(third, strategies=("scratch",))) is None  # nor any of its strategies
-    store.put(third, fake_result(third))  # and the lock it held is gone
+    store.put(fake_result(third))  # and the lock it held is gone
     assert store.get(third) is not None
 
 
@@ -174,11 +188,11 @@ def _writer(path: str, first_seed: int, n: int, start) -> None:
     start.wait()
     store = ResultStore(path)
     for seed in range(first_seed, first_seed + n):
-        cfg = replace(BASE, seed=seed)
-        store.put(cfg, fake_result(cfg))
-    store.put(BASE, fake_result(BASE))  # both processes also write the same config
+        store.put(fake_result(replace(BASE, seed=seed)))
+    store.put(fake_result(BASE))  # both processes also write the same config
 
 
+@pytest.mark.slow
 def test_two_processes_writing_at_once(tmp_path):
     path = str(tmp_path / "results.sqlite")
     ctx = multiprocessing.get_context("spawn")  # a clean interpreter, like a second app or CLI
@@ -192,8 +206,8 @@ def test_two_processes_writing_at_once(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0]
     store = ResultStore(path)
     assert store.integrity_ok()
-    seeds = sorted(r["config"]["seed"] for r in store.all())
+    seeds = sorted(r.config.seed for r in store.all())
     assert seeds == [0, *range(100, 125), *range(200, 225)]
     for seed in (100, 124, 200, 224):
         cfg = replace(BASE, seed=seed)
-        assert store.get(cfg)["summary"] == fake_result(cfg)["summary"]
+        assert store.get(cfg).summary == fake_result(cfg).summary

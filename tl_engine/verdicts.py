@@ -122,8 +122,8 @@ def claim_500_vs_5000(points: Mapping[str, Sequence[Point]]) -> Verdict:
     """Test :data:`CLAIM` on runs at exactly 500 (fine-tune) and 5,000 (scratch) training images; no stand-ins."""
     ft = {p.x: p for p in points.get("finetune", ())}
     sc = {p.x: p for p in points.get("scratch", ())}
-    needs = [f"{CLAIM_SMALL:,} (fine-tune)" for _ in [0] if CLAIM_SMALL not in ft]
-    needs += [f"{CLAIM_LARGE:,} (scratch)" for _ in [0] if CLAIM_LARGE not in sc]
+    needs = [f"{n:,} ({who})" for n, who, have in ((CLAIM_SMALL, "fine-tune", ft), (CLAIM_LARGE, "scratch", sc))
+             if n not in have]
     if needs:
         largest = max((p.x for p in sc.values()), default=None)
         why = "" if largest is None or CLAIM_LARGE in sc else f"; the largest scratch run has {largest:,} images"

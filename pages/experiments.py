@@ -1,39 +1,34 @@
 """The experiments page: a sweep of races (freeze depth, data size or domain), points appearing as runs finish.
 
 Thin on purpose: the grid and the results store live in tl_engine.sweep / tl_engine.store, the figures in
-tl_ui.experiment_charts. The sweep runs in a daemon thread that never calls st.*; it fills a lock-guarded
-SweepJob kept in st.session_state, and a fragment redraws from it every second while it runs.
+tl_ui.experiment_charts. The sweep runs as a job of the server's scheduler (a worker process, never this
+script's thread); one fragment, polling only while the job is queued or running, redraws from its snapshot.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
 from tl_engine.config import BACKBONE_NAMES, NUM_STAGES, RunConfig
 from tl_engine.data import list_datasets
-from tl_engine.errors import UserError
+from tl_engine.errors import StoreError, UserError
 from tl_engine.store import ResultStore
 from tl_engine.sweep import (
     DOMAIN_PER_CLASS,
     SEED_CHOICES,
     SIZES,
     Progress,
-    SweepRun,
     csv_text,
     plan,
     points,
-    run_sweep,
     sweep_verdict,
     swept_value,
 )
 from tl_engine.verdicts import CLAIM, domain_gains
 from tl_ui import experiment_charts as charts
-from tl_ui import workers
-from tl_ui.runner import HUMAN_ERRORS, guarded
+from tl_ui import jobs, keys
 from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
@@ -41,7 +36,6 @@ from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap,
 st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=":material/science:", layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
-POLL_SECONDS = 1.0
 EXPERIMENTS = {
     "freeze": ("Freeze depth", "Fine-tune with k = 7, 6, …, 0 frozen stages (cheapest first), then one scratch race as "
                "the reference. How many ImageNet stages should stay locked? (Yosinski et al. 2014)"),
@@ -56,43 +50,6 @@ EXPERIMENTS = {
 }
 
 
-@dataclass
-class SweepJob:
-    """One sweep: what the worker thread has finished so far. Read it only through :meth:`snapshot`."""
-
-    kind: str
-    base: RunConfig
-    opts: dict
-    total: int
-    runs: list[SweepRun] = field(default_factory=list)
-    progress: Progress | None = None
-    status: str = "running"  # "running" | "done" | "stopped" | "error"
-    error: str | None = None
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def snapshot(self) -> dict:
-        with self.lock:
-            return {"runs": list(self.runs), "progress": self.progress, "status": self.status, "error": self.error}
-
-    def work(self) -> None:
-        def body() -> None:
-            for run in run_sweep(self.kind, self.base, ResultStore(), self.stop_event, on_run=self._on_progress,
-                                 **self.opts):
-                with self.lock:
-                    self.runs.append(run)
-
-        error = guarded(body, "sweep")
-        stopped = self.stop_event.is_set() and len(self.runs) < self.total
-        status = "error" if error else "stopped" if stopped else "done"
-        with self.lock:
-            self.status, self.error = status, error
-
-    def _on_progress(self, p: Progress) -> None:
-        with self.lock:
-            self.progress = p
-
-
 @st.cache_resource(show_spinner=False)
 def datasets() -> list:
     return list_datasets()
@@ -100,7 +57,7 @@ def datasets() -> list:
 
 def base_settings() -> dict:
     """Start from the race page's settings when this session has them, so the two pages share runs."""
-    race = st.session_state.get("tl_settings") or {}
+    race = st.session_state.get(keys.SETTINGS) or {}
     names = {f for f in RunConfig.__dataclass_fields__}
     return RunConfig(**{k: v for k, v in race.items() if k in names}).to_dict()
 
@@ -108,7 +65,7 @@ def base_settings() -> dict:
 def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     """The widgets; returns the experiment, the shared config and the grid options."""
     ss, base = st.session_state, base_settings()
-    uploads = list((ss.get("tl_uploads") or {}).values())  # the race page's uploads: info.name is their path
+    uploads = [u.info for u in (ss.get(keys.UPLOADS) or {}).values()]  # the race page's uploads
     by_name = {i.name: i for i in [*infos, *uploads]}
     fields = ("dataset", "backbone", "train_size", "test_size", "epochs", "resolution", "seed", "frozen_stages")
     for key in fields:
@@ -179,62 +136,39 @@ def similarity_scores(names: tuple[str, ...], backbone: str) -> dict[str, float]
     return out
 
 
-def start(kind: str, cfg: RunConfig, opts: dict) -> None:
-    """Button callback: stop any sweep of this session and start this one in a daemon thread."""
-    old = st.session_state.get("xp_job")
-    if old is not None:
-        old.stop_event.set()
-    job = SweepJob(kind, cfg, opts, total=len(plan(kind, cfg, **opts)))
-    # Daemon: a closed tab or a stopped server never waits for a sweep.
-    threading.Thread(target=job.work, name="tl-sweep", daemon=True).start()
-    workers.register(job.stop_event)
-    st.session_state["xp_job"] = job
-
-
-def stop() -> None:
-    job = st.session_state.get("xp_job")
-    if job is not None:
-        job.stop_event.set()
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def results_polling() -> None:
-    results(polling=True)
-
-
-@st.fragment
-def results_idle() -> None:
-    results(polling=False)
-
-
-def results(polling: bool) -> None:
+def results() -> None:
     """Progress, the figure, the conclusion, reuse notes and downloads, drawn from the job's snapshot."""
-    job: SweepJob | None = st.session_state.get("xp_job")
-    if job is None:
+    snap = jobs.current("sweep")
+    if snap is None:
         st.info("Pick an experiment and press **▷ Run experiment**. Points appear as runs finish; runs done "
                 "before (here or with `python -m tl_engine sweep`) are reused from the results store at once.")
         return
-    snap = job.snapshot()
-    if polling and snap["status"] != "running":
+    if not snap.active and st.session_state.get("xp_was_active"):
+        st.session_state["xp_was_active"] = False
         st.rerun()  # once: the full rerun stops polling and re-enables the Run button
-    kind, runs, p = job.kind, snap["runs"], snap["progress"]
-    b = job.base
+    st.session_state["xp_was_active"] = snap.active
+    kind, runs, p, b = snap.sweep_kind, list(snap.events), snap.sweep_progress, snap.cfg
     st.subheader(f"{EXPERIMENTS[kind][0]}: {b.dataset if kind != 'domain' else 'all datasets'}, {b.backbone}, "
                  f"{b.epochs} epochs" + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
-    if snap["status"] == "error":
-        st.error(snap["error"])
-    if snap["status"] == "running":
-        p = p or Progress(0, job.total, 0, 0.0, None, None)
-        st.progress(min(1.0, p.fraction), text=("stopping… " if job.stop_event.is_set() else "")
-                    + charts.progress_text(p))
-    elif snap["status"] == "stopped":
-        st.warning(f"Stopped after {len(runs)} of {job.total} runs; the finished ones are kept and shown.")
-    fname = f"experiment-{kind}-{job.base.dataset}"
+    if snap.status == "error":
+        st.error(snap.error)
+    if snap.status == "queued":
+        wait = "" if snap.eta_seconds is None else f" · about {charts.fmt_duration(snap.eta_seconds)} to wait"
+        st.info(f"Queued: position {snap.queue_position}{wait}. The server runs a few jobs at a time so that "
+                "each runs at full speed.")
+    if snap.status == "running":
+        p = p or Progress(0, snap.total, 0, 0.0, None, None)
+        st.progress(min(1.0, p.fraction), text=charts.progress_text(p))
+    elif snap.status == "stopped":
+        st.warning(f"Stopped after {len(runs)} of {snap.total} runs; the finished ones are kept and shown.")
+    fname = f"experiment-{kind}-{Path(b.dataset).name}"
     plotly_config = {"toImageButtonOptions": {"format": "png", "filename": fname, "scale": 2}}
     # The verdict is drawn once the sweep is no longer running: a half-run grid would read as a result.
-    scores = job.opts.get("scores") or {}
     pts = points(kind, runs)
-    verdict = sweep_verdict(kind, pts, scores) if snap["status"] != "running" and runs else None
+    # Measured once per dataset and cached (here and on disk): the domain gains are ordered by it.
+    names = tuple(dict.fromkeys(r.config.dataset for r in runs))
+    scores = similarity_scores(names, b.backbone) if kind == "domain" and names else {}
+    verdict = sweep_verdict(kind, pts, scores) if not snap.active and runs else None
     if kind == "freeze":
         fig = charts.freeze_figure(runs, verdict)
     elif kind == "size":
@@ -263,19 +197,23 @@ def main() -> None:
     try:
         kind, cfg, opts = settings_form(datasets())
         grid = plan(kind, cfg, **opts)
-        stored = sum(ResultStore().get(c) is not None for c in grid)
-    except HUMAN_ERRORS as e:
+        try:
+            stored = sum(ResultStore().get(c) is not None for c in grid)
+        except StoreError as e:  # a damaged store: the experiment still runs, without reuse
+            st.warning(str(e))
+            stored = 0
+    except UserError as e:
         st.error(str(e))
         st.stop()
-    job: SweepJob | None = st.session_state.get("xp_job")
-    running = bool(job and job.snapshot()["status"] == "running")
+    snap = jobs.current("sweep")
+    active = bool(snap and snap.active)
     c1, c2, c3 = st.columns([1.3, 0.7, 3], vertical_alignment="center")
-    c1.button("▷ Run experiment", type="primary", disabled=running, on_click=start, args=(kind, cfg, opts),
+    c1.button("▷ Run experiment", type="primary", disabled=active, on_click=jobs.start_sweep, args=(kind, cfg, opts),
               width="stretch")
-    c2.button("Stop", disabled=not running, on_click=stop, width="stretch", key="xp_stop")
+    c2.button("Stop", disabled=not active, on_click=jobs.stop, args=("sweep",), width="stretch", key="xp_stop")
     c3.caption(f"{len(grid)} races, {stored} already in the results store")
-    # run_every is fixed when the fragment is defined, so pick the polling or the idle one on each full run.
-    (results_polling if running else results_idle)()
+    # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
+    st.fragment(results, run_every=jobs.poll_every(snap))()
 
 
 main()

@@ -65,7 +65,11 @@ def main() -> None:
 
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
     chance = 1 / len(info.classes)
-    st.fragment(lambda: race_live.live(jobs.current("race"), chance), run_every=jobs.poll_every(snap))()
+
+    def live() -> None:
+        race_live.live(jobs.current("race"), chance)
+
+    st.fragment(live, run_every=jobs.poll_every(snap))()
 
     try:
         stages = stage_table(settings["backbone"], len(info.classes))

@@ -1,9 +1,9 @@
-"""Streamlit glue for the race page, kept testable without a server.
+"""What the pages share, kept testable without a server where it can be.
 
-- ``charts``: pure Plotly figures and the verdict sentence; ``strip``, ``counters``, ``teaching``: pure HTML.
-- ``runner``: the background worker (a daemon thread and a lock-guarded event list).
-- ``settings``: URL query values <-> RunConfig, with fallbacks; ``controls``: the sidebar widgets (the only
-  module here that imports streamlit).
-- ``style``: one palette and one set of names for everything.
-- ``experiment_charts``: the figures of the Experiments page.
+Pure (no Streamlit): ``charts``, ``experiment_charts``, ``inside_charts`` (events or results in, Plotly figures
+out), ``strip``, ``counters`` (HTML), ``previews`` (image mosaics), ``settings`` (URL <-> RunConfig), ``style``
+(colours and number formats), ``keys`` (session-state key names).
+Streamlit code: ``jobs`` (the server's scheduler and what each tab watches), ``controls`` (sidebar),
+``upload`` and ``builder`` (your own images), ``race_live`` (the live fragment), ``inside_panel`` (data preview
+and look-inside views), ``teaching`` (its ``guide_panel``; the rest of it is pure HTML).
 """

@@ -57,19 +57,23 @@ def confusion_figure(cm: Sequence[Sequence[int]], classes: Sequence[str], strate
     m = np.asarray(cm, dtype=int)
     n = len(classes)
     names = list(classes)
-    height = 140 + 52 * n
+    cell = 52  # pixels per row: big enough to read a count on a projector and to hit with a click
+    height = 200 + cell * n  # the margins below take 200
     fig = go.Figure(go.Heatmap(z=m, x=names, y=names, text=m, texttemplate="%{text}", textfont=dict(size=18),
                                colorscale=[[0, "#ffffff"], [1, color(strategy)]], showscale=False, hoverinfo="skip",
                                xgap=1, ygap=1))
     t, p = np.divmod(np.arange(n * n), n)
     fig.add_trace(go.Scatter(
         x=[names[j] for j in p], y=[names[i] for i in t], mode="markers", showlegend=False,
-        customdata=np.stack([t, p, m.reshape(-1)], axis=1),
-        marker=dict(symbol="square", size=max(12, (height - 140) // max(n, 1) - 4), opacity=0, color="#111111"),
+        # Plain lists, not a numpy array: plotly.py 6 would send a typed array, whose rows reach Python as
+        # {"0": t, "1": p, ...} objects instead of lists (seen in Streamlit 1.67's selection event).
+        customdata=[[int(a), int(b), int(c)] for a, b, c in zip(t, p, m.reshape(-1))],
+        marker=dict(symbol="square", size=cell - 4, opacity=0, color="#111111"),
         selected=dict(marker=dict(opacity=0.3)), unselected=dict(marker=dict(opacity=0)),
         hovertemplate="true: %{y}<br>predicted: %{x}<br>%{customdata[2]} images<extra></extra>"))
-    fig.update_xaxes(title="predicted class", side="top", tickangle=-35, type="category")
-    fig.update_yaxes(title="true class", autorange="reversed", type="category")
+    # Fixed ranges: autorange would pad the axes for the markers' size and shrink the cells.
+    fig.update_xaxes(title="predicted class", side="top", tickangle=-35, type="category", range=[-0.5, n - 0.5])
+    fig.update_yaxes(title="true class", type="category", range=[n - 0.5, -0.5])  # first class on top
     return _layout(fig, height, title=dict(text=label(strategy), x=0.5, y=0.02, yanchor="bottom"),
                    margin=dict(l=150, r=20, t=150, b=50))
 
@@ -82,7 +86,9 @@ def cell_from_selection(event: Mapping | None) -> tuple[int, int] | None:
     sel = event.get("selection", event)
     for point in (sel or {}).get("points", []):
         data = point.get("customdata")
-        if data is not None and len(data) >= 2:
+        if isinstance(data, Mapping):  # a typed-array row arrives as {"0": t, "1": p, ...}
+            data = [data.get("0", data.get(0)), data.get("1", data.get(1))]
+        if data is not None and len(data) >= 2 and None not in data[:2]:
             return int(data[0]), int(data[1])
     return None
 
@@ -145,6 +151,7 @@ def delta_theta_figure(delta: Mapping[str, Mapping[str, float]], frozen_k: int) 
         vals = [float(d[st]) for st in stages]
         fig.add_trace(go.Bar(x=stages, y=vals, name=label(s), marker_color=color(s), text=[_dt_text(v) for v in vals],
                              textposition="outside", textangle=-90, textfont=dict(size=15), cliponaxis=False,
+                             constraintext="none",  # by default plotly shrinks the labels to the thin bars' width
                              hovertemplate=f"{label(s)}, %{{x}}: %{{y:.3g}}<extra></extra>"))
     if "finetune" in delta and frozen_k > 0:
         fig.add_vrect(x0=-0.5, x1=frozen_k - 0.5, fillcolor="#c9ced6", opacity=0.35, line_width=0, layer="below",
@@ -246,7 +253,10 @@ def feature_map_figure(points: Mapping[str, np.ndarray], labels: Sequence[int] |
     fig.update_xaxes(showticklabels=False, zeroline=False, title_text="PCA 1")
     fig.update_yaxes(showticklabels=False, zeroline=False, title_text="PCA 2")
     fig.update_annotations(font_size=20)
-    return _layout(fig, 500, margin=dict(l=40, r=20, t=110, b=50))
+    fig = _layout(fig, 540, margin=dict(l=40, r=20, t=50, b=110))
+    # The class legend goes under the panels: above them it would cover the panel titles.
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.1, x=0, font=dict(size=18)))
+    return fig
 
 
 def feature_map_caption(scores: Mapping[str, float], n_classes: int) -> str:

@@ -18,6 +18,7 @@ from tl_engine.specs import Stage
 from tl_engine.store import ResultStore
 from tl_ui import builder, controls, inside_panel, jobs, race_live
 from tl_ui.settings import to_config
+from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
 from tl_ui.teaching import guide_panel, strategies_html
 
@@ -83,6 +84,7 @@ def main() -> None:
                    f"the first {k} of {NUM_STAGES} stages). Hatched: random start. Numbers: parameters per block.")
 
     inside_panel.data_preview(cfg, info)
+    imagenet_view(cfg, info)
     if snap is not None and snap.status in ("done", "stopped") and snap.result is not None:
         inside_panel.look_inside(snap, info)
     with st.expander("Build a dataset with your camera", expanded=bool(st.session_state.get("tl_builder"))):

@@ -218,6 +218,17 @@ def imagenet_categories() -> list[str]:
     return list(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])  # metadata only: nothing downloaded
 
 
+def cached(dataset: str, backbone: str = "mobilenet_v2", sample: int = 200, seed: int = 0,
+           ds=None) -> Similarity | None:
+    """The stored measurement, or None without measuring (what a page may show without spending a core)."""
+    from .data import load_dataset
+
+    ds = load_dataset(dataset) if ds is None else ds
+    _, digest = _pool(ds)
+    hit = _read_cache(cache_path()).get(_key(digest, backbone, sample, seed))
+    return None if hit is None else Similarity.from_dict(hit)
+
+
 def measure(dataset: str, backbone: str = "mobilenet_v2", sample: int = 200, seed: int = 0,
             use_cache: bool = True, ds=None) -> Similarity:
     """Run the ImageNet classifier on a class-balanced sample of ``dataset``'s train/val images and score it.

@@ -20,7 +20,7 @@ from tl_engine.imageset import DatasetInfo, ImageSet
 from tl_ui import inside_charts as ic
 from tl_ui.previews import image_row, network_view, sample_grid
 
-CFG = RunConfig(dataset="fashion-mnist", train_size=20, test_size=30, val_size=10, epochs=2, resolution=32,
+CFG = RunConfig(dataset="fashion-mnist", train_size=20, test_size=30, val_size=10, epochs=1, resolution=32,
                 batch_size=8, seed=0, device="cpu", frozen_stages=4)
 CHELSEA = ROOT / "assets" / "images" / "chelsea.jpg"
 
@@ -36,7 +36,7 @@ def _run(cfg: RunConfig):
 
 @pytest.fixture(scope="module")
 def k4():
-    """All three strategies, fine-tune freezing 4 stages (about 30 s on the shared 2-core machine)."""
+    """All three strategies, fine-tune freezing 4 stages, one epoch (each stage that trains takes 3 steps)."""
     return _run(CFG)
 
 
@@ -128,9 +128,9 @@ def test_pooled_features_pca_and_separation(k4):
     y = race.data.y_test.numpy()
     for s, p in pts.items():
         assert p.shape == (30, 2)
-        # Independent check: the PCA variances are the top eigenvalues of the covariance matrix.
-        cov = np.cov(feats[s].astype(np.float64), rowvar=False)
-        top = np.linalg.eigvalsh(cov)[::-1][:2]
+        # Independent check (no SVD): the PCA variances are the top eigenvalues of the centred Gram matrix / (n-1).
+        c = feats[s].astype(np.float64) - feats[s].mean(axis=0)
+        top = np.linalg.eigvalsh(c @ c.T)[::-1][:2] / (len(c) - 1)
         assert p.var(axis=0, ddof=1) == pytest.approx(top, rel=1e-3)
     scores = {s: feature_separation(p, y) for s, p in pts.items()}
     assert all(0 <= v <= 1 for v in scores.values())
@@ -170,7 +170,7 @@ def test_predict_matches_the_engine_on_test_images(k4):
     assert np.array_equal(to_model_input(sp.test_x, CFG.resolution, spec.mean, spec.std).numpy(),
                           race.data.x_test.numpy())
     summ = res.summary["finetune"]
-    for i in range(len(sp.test_x)):
+    for i in range(10):  # ten images: each predict() is one forward pass of the whole network
         top = predict(race.models["finetune"], Image.fromarray(sp.test_x[i]), CFG.resolution, spec.mean, spec.std,
                       res.classes, k=3, grey=True)
         assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
@@ -351,3 +351,68 @@ def test_image_row_captions_every_image():
     assert row.height > 2 * 168 and row.width == 3 * (168 + 4) + 4
     with pytest.raises(ValueError):
         image_row(ds.train_x[:2], ["one"])
+
+
+# ---- the click on a confusion cell, end to end (real Streamlit, real Chromium) --------------------------------
+
+CLICK_APP = """
+import sys; sys.path.insert(0, {root!r})
+import streamlit as st
+from tl_ui import inside_charts as ic
+fig = ic.confusion_figure([[5, 1, 0], [3, 2, 0], [0, 0, 4]], ("cat", "dog", "fox"), "finetune")
+event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="cm")
+st.markdown(f"CELL={{ic.cell_from_selection(event)}}")
+"""
+CELL_CENTRE_JS = """([row, col]) => { const gd = document.querySelector('.js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+  return [r.left + xa._offset + xa.l2p(col), r.top + ya._offset + ya.l2p(row)]; }"""
+HOVERED_JS = """() => ((document.querySelector('.js-plotly-plot')._hoverdata || [])[0] || {}).customdata?.slice(0, 2)"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_clicking_a_confusion_cell_reaches_python(tmp_path):
+    """The mechanism confusion_figure documents: a click on a cell selects its invisible marker, and
+    Streamlit's selection event carries (true, pred) back to the script."""
+    chromium = "/usr/bin/chromium"
+    playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else None
+    if not os.path.exists(chromium) and not os.environ.get("CI"):
+        pytest.skip(f"{chromium} is missing (Debian package `chromium`)")
+    from playwright.sync_api import sync_playwright
+
+    del playwright
+    app = tmp_path / "click_app.py"
+    app.write_text(CLICK_APP.format(root=str(ROOT)))
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+                               "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            for _ in range(60):  # the server needs a few seconds to listen
+                try:
+                    page.goto(f"http://127.0.0.1:{port}")
+                    break
+                except Exception:
+                    page.wait_for_timeout(1000)
+            page.wait_for_selector("text=CELL=None", timeout=90_000)
+            page.wait_for_function("() => document.querySelector('.js-plotly-plot')?._fullLayout", timeout=60_000)
+            for _ in range(10):  # the page may still be settling: aim until the hover is on the dog/cat marker
+                x, y = page.evaluate(CELL_CENTRE_JS, [1, 0])  # true "dog", predicted "cat"
+                page.mouse.move(x, y)  # plotly selects what the pointer hovers
+                page.wait_for_timeout(500)
+                if page.evaluate(HOVERED_JS) == [1, 0]:
+                    break
+            assert page.evaluate(HOVERED_JS) == [1, 0]
+            page.mouse.click(x, y)
+            page.wait_for_selector("text=CELL=(1, 0)", timeout=60_000)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -43,7 +43,7 @@ def stage_table(backbone: str, n_classes: int) -> list[Stage]:
 
 def main() -> None:
     st.markdown(f"<style>{CSS.read_text()}</style>", unsafe_allow_html=True)
-    head, c1, c2 = st.columns([3, 1.25, 0.6], vertical_alignment="bottom")  # buttons in the title row
+    head, c1, c2 = st.columns([3, 1.7, 0.5], vertical_alignment="bottom")  # buttons in the title row
     head.title("Transfer learning race")
     st.markdown('<p class="tl-sub">Same images, same network, three ways to train it. Who wins, and at what '
                 "cost?</p>", unsafe_allow_html=True)

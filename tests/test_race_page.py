@@ -1,106 +1,39 @@
-"""The race page under streamlit's AppTest (real engine, tiny races), plus its worker and URL settings."""
+"""The race page under Streamlit's AppTest (real engine on the scheduler's thread backend, tiny races), plus its
+URL settings (pure) and the About page."""
 
 from __future__ import annotations
 
 import io
-import json
-import threading
-import time
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_pages_helpers import TINY, chart, click, fresh_schedulers, jobs_of, markdown_with, run_until_finished
 
+import tl_engine.datasets_user as datasets_user
 from tl_engine.backbones import stage_table
-from tl_engine.config import EpochResult, RunConfig
+from tl_engine.config import RunConfig
 from tl_engine.errors import ConfigError
+from tl_engine.store import default_path
 from tl_engine.strategies import trainable_params
-from tl_ui import runner
+from tl_engine.uploads import load_meta
 from tl_ui.settings import clamp_to_dataset, default_settings, settings_from_query, to_query
 from tl_ui.style import fmt_params
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TRAIN = "▷ Train all three"
-TINY = {"train": "20", "test": "200", "epochs": "2", "res": "32"}  # a race of a few seconds on a 2-core CPU
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TRAIN, STOP = "▷ Train all three", "Stop"
+TABS = ["Confusion", "Per class", "Top mistakes", "Δθ per stage", "First-layer filters", "Feature map",
+        "Try your photo", "Take it home"]
 
 
-# ---- worker ---------------------------------------------------------------------------------------------
+# ---- URL settings (pure) ----------------------------------------------------------------------------------------
 
-def fake_event(strategy: str, epoch: int) -> EpochResult:
-    return EpochResult(strategy, epoch, 1.0, 0.5, 1.0, 0.5, 10, 0.1, 0.1 * epoch, 100.0)
-
-
-def slow_race(cfg: RunConfig, stop: threading.Event):
-    """Yields like the engine (round-robin) but without training, slowly enough to be stopped."""
-    for epoch in range(1, cfg.epochs + 1):
-        for s in cfg.strategies:
-            if stop.is_set():
-                return
-            time.sleep(0.02)
-            yield fake_event(s, epoch)
-
-
-def test_worker_collects_every_event_and_finishes():
-    run = runner.start_race(RunConfig(epochs=3), race=slow_race)
-    run.join(10)
-    snap = run.snapshot()
-    assert snap.status == "done" and snap.error is None and snap.finished_at is not None
-    assert [(e.strategy, e.epoch) for e in snap.events][:4] == [("scratch", 1), ("frozen", 1), ("finetune", 1),
-                                                               ("scratch", 2)]
-    assert len(snap.events) == snap.total == 9 and snap.progress == 1.0
-    assert run.thread.daemon
-
-
-def test_worker_stops_promptly_and_reports_stopped():
-    run = runner.start_race(RunConfig(epochs=1000), race=slow_race)
-    time.sleep(0.1)
-    run.stop()
-    run.join(2)
-    snap = run.snapshot()
-    assert not run.thread.is_alive()
-    assert snap.status == "stopped" and 0 < len(snap.events) < snap.total
-
-
-def test_worker_turns_engine_errors_into_messages():
-    def bad(cfg, stop):
-        raise ConfigError("frozen stages k must be between 0 and 7, got 9")
-        yield  # pragma: no cover
-
-    run = runner.start_race(RunConfig(), race=bad)
-    run.join(5)
-    snap = run.snapshot()
-    assert snap.status == "error" and snap.error == "frozen stages k must be between 0 and 7, got 9"
-
-
-# ---- URL settings (pure) --------------------------------------------------------------------------------
-
-INFOS = [SimpleNamespace(name="fashion-mnist", domain="clothing", similarity="medium", n_train=60000, n_test=10000,
+INFOS = [SimpleNamespace(name="fashion-mnist", domain="clothing", n_train=60000, n_test=10000,
                          classes=list("abcdefghij")),
-         SimpleNamespace(name="tiny", domain="toy", similarity="low", n_train=300, n_test=150, classes=3)]
-
-
-def test_finished_race_is_stored_and_the_same_config_is_answered_from_the_store(tmp_path):
-    from tl_engine.store import ResultStore
-
-    store = ResultStore(tmp_path / "r.sqlite")
-    cfg = RunConfig(epochs=2)
-    first = runner.start_race(cfg, race=slow_race, store=store)
-    first.join(10)
-    assert first.snapshot().status == "done" and first.reused_from is None
-    again = runner.start_race(cfg, race=lambda *a: pytest.fail("must not train"), store=store)
-    snap = again.snapshot()
-    assert snap.status == "done" and snap.reused_from and again.thread is None
-    assert snap.events == first.snapshot().events
-    live = runner.start_race(cfg, race=slow_race, store=store, reuse=False)  # "Race it live" ignores the store
-    assert live.snapshot().reused_from is None
-    live.join(10)
-    stopped = runner.start_race(replace(cfg, epochs=1000), race=slow_race, store=store)
-    stopped.stop()
-    stopped.join(10)
-    assert store.get(replace(cfg, epochs=1000)) is None  # a stopped race is never stored
+         SimpleNamespace(name="tiny", domain="toy", n_train=300, n_test=150, classes=3)]
 
 
 def test_query_values_restore_and_invalid_ones_fall_back():
@@ -121,140 +54,143 @@ def test_query_round_trip_and_snapping():
     assert clamp_to_dataset({**s, "dataset": "tiny", "train_size": 5000}, INFOS)["train_size"] == 300
 
 
-# ---- the page -------------------------------------------------------------------------------------------
+# ---- the page ---------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def app():
-    """A fresh AppTest of app.py; stops whatever race it started (all AppTests share one session id)."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    yield at
-    run = at.session_state.get("race_run")
-    if run is not None:
-        run.stop()
-        run.join(30)
+def made(monkeypatch):
+    """The schedulers the pages of this test made (one per server): shut down and caches cleared after."""
+    yield from fresh_schedulers(monkeypatch)
 
 
-def markdown_with(at: AppTest, marker: str) -> str:
-    return next(m.value for m in at.markdown if marker in m.value)
+def page(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
 
 
-def chart(at: AppTest, key: str) -> list[dict]:
-    """Traces of the plotly chart whose element id carries ``key``."""
-    for el in at.get("plotly_chart"):
-        spec = json.loads(el.proto.spec)
-        if key in el.proto.id:
-            return spec["data"]
-    raise AssertionError(f"no plotly chart {key!r}")
+def test_page_renders_with_strip_pills_and_teaching_panel(made, monkeypatch):
+    at = page()
+    assert not at.exception
+    assert [b.label for b in at.button][:2] == [TRAIN, STOP]
+    assert not at.button[0].disabled and at.button[1].disabled  # nothing to stop yet
+    assert markdown_with(at, 'class="tl-strip"').count("trainable: ") == 3
+    assert any("Train all three" in i.value for i in at.info)
+    assert at.query_params["k"] == str(RunConfig().frozen_stages)  # settings are written to the URL
+    # The decision guide lights a cell only once the dataset's similarity to ImageNet was measured.
+    assert "tl-here" not in markdown_with(at, 'class="tl-guide"')
+    assert any("not measured yet" in c.value for c in at.caption)
+    monkeypatch.setattr("tl_engine.similarity.cached", lambda *a, **kw: SimpleNamespace(score=0.27, details={}))
+    at.run()
+    assert "tl-here" in markdown_with(at, 'class="tl-guide"')
+    assert any("Measured similarity to ImageNet: 0.27" in c.value and "different" in c.value for c in at.caption)
 
 
-def run_until_finished(at: AppTest, timeout: float = 180) -> runner.Snapshot:
-    """Rerun the page (AppTest never fires run_every) until the worker has finished."""
-    run = at.session_state["race_run"]
-    deadline = time.time() + timeout
-    while run.snapshot().running and time.time() < deadline:
-        time.sleep(0.5)
-        at.run()
-    at.run()  # the page as it looks once the race is over
-    return run.snapshot()
-
-
-def test_page_renders_with_strip_pills_and_teaching_panel(app):
-    app.run()
-    assert not app.exception
-    assert [b.label for b in app.button] == [TRAIN, "Stop"]
-    strip = markdown_with(app, 'class="tl-strip"')
-    assert strip.count("trainable: ") == 3
-    assert "tl-here" in markdown_with(app, 'class="tl-guide"')
-    assert app.query_params["k"] == str(RunConfig().frozen_stages)  # settings are written to the URL
-
-
-def test_frozen_slider_moves_the_pill_and_the_strip(app):
-    app.run()
-    stages = stage_table(app.session_state["tl_settings"]["backbone"], 10)
-    before = markdown_with(app, 'class="tl-strip"')
-    app.slider(key="w_frozen_stages").set_value(6).run()
-    after = markdown_with(app, 'class="tl-strip"')
-    assert before != after
+def test_frozen_slider_moves_the_pill_and_the_strip(made):
+    at = page()
+    stages = stage_table(at.session_state["tl_settings"]["backbone"], 10)
+    before = markdown_with(at, 'class="tl-strip"')
+    at.slider(key="w_frozen_stages").set_value(6).run()
+    after = markdown_with(at, 'class="tl-strip"')
     pill = f"trainable: {fmt_params(trainable_params(stages, 'finetune', 6))} of"
     assert pill in after and pill not in before
     assert after.count('class="tl-blk off') == 6 + 7  # fine-tune's 6 locked stages + frozen's 7
-    assert app.query_params["k"] == "6"
-    assert "race_run" not in app.session_state  # no training for a slider move
+    assert at.query_params["k"] == "6"
+    assert jobs_of(made, "race") == []  # no training for a slider move
 
 
-def test_url_parameters_restore_settings_and_bad_ones_do_not_crash(app):
-    for k, v in {"train": "50", "k": "2", "epochs": "3", "res": "64", "augment": "1", "lr_head": "zzz"}.items():
-        app.query_params[k] = v
-    app.run()
-    assert not app.exception
-    assert app.select_slider(key="w_train_size").value == 50
-    assert app.slider(key="w_frozen_stages").value == 2
-    assert app.slider(key="w_epochs").value == 3
-    assert app.select_slider(key="w_resolution").value == 64
-    assert app.toggle(key="w_augment").value is True
-    assert app.select_slider(key="w_lr_head").value == RunConfig().lr_head
+def test_url_parameters_restore_settings_and_bad_ones_do_not_crash(made):
+    at = page({"train": "50", "k": "2", "epochs": "3", "res": "64", "augment": "1", "lr_head": "zzz",
+               "dataset": "no-such-set", "seed": "-1"})
+    assert not at.exception and not at.error
+    assert at.selectbox(key="w_dataset").value == RunConfig().dataset
+    assert at.select_slider(key="w_train_size").value == 50
+    assert at.slider(key="w_frozen_stages").value == 2
+    assert at.slider(key="w_epochs").value == 3
+    assert at.select_slider(key="w_resolution").value == 64
+    assert at.toggle(key="w_augment").value is True
+    assert at.select_slider(key="w_lr_head").value == RunConfig().lr_head
+    assert at.number_input(key="w_seed").value == RunConfig().seed
 
 
-def test_train_all_three_races_and_ends_with_a_verdict(app):
-    for k, v in TINY.items():
-        app.query_params[k] = v
-    app.run()
-    next(b for b in app.button if b.label == TRAIN).click().run()
-    assert not app.exception
-    snap = run_until_finished(app)
+@pytest.mark.slow
+def test_train_all_three_races_and_ends_with_a_verdict_and_a_look_inside(made):
+    at = page(TINY)
+    click(at, TRAIN)
+    assert not at.exception
+    snap = run_until_finished(at, made)
     assert snap.status == "done", snap.error
-    traces = chart(app, "race_chart")
+    assert not at.exception and not at.error
+    traces = chart(at, "race_chart")
     assert [t["name"] for t in traces] == ["Scratch", "Frozen", "Fine-tune"]
     assert [len(t["x"]) for t in traces] == [2, 2, 2]
     assert [t["y"][-1] for t in traces] == pytest.approx([100 * e.test_acc for e in snap.events[-3:]], abs=0.01)
-    text = markdown_with(app, 'class="tl-verdict"')
-    assert "finished highest" in text or "tied at" in text
-    assert len(chart(app, "summary_chart")) == 3
+    verdict = markdown_with(at, '<div class="tl-verdict"')
+    assert "Within noise" in verdict or " wins " in verdict
+    assert len(chart(at, "summary_chart")) == 3
+    assert [t.label for t in at.tabs][-len(TABS):] == TABS
+    assert snap.models_dir is not None  # a live race keeps its networks: filters and feature map are drawn
+    for key in ("tl_filters", "tl_features", "tl_per_class", "tl_delta"):
+        assert chart(at, key)
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert {"Race (.json)", "Epochs (.csv)"} <= set(downloads)
+    assert sum(d.endswith("model (.pt)") for d in downloads) == 3
+    assert not next(b for b in at.button if b.label == TRAIN).disabled
 
 
-def test_a_race_that_already_ran_is_shown_at_once_and_can_be_raced_live_again(app):
-    for k, v in TINY.items():
-        app.query_params[k] = v
-    app.run()
-    next(b for b in app.button if b.label == TRAIN).click().run()
-    first = run_until_finished(app)
-    next(b for b in app.button if b.label == TRAIN).click().run()
-    reused = app.session_state["race_run"].snapshot()
-    assert reused.reused_from and reused.events == first.events
-    assert any("already ran" in i.value for i in app.info)
-    assert [len(t["x"]) for t in chart(app, "race_chart")] == [2, 2, 2]
-    next(b for b in app.button if b.label == "▷ Race it live").click().run()
-    assert app.session_state["race_run"].snapshot().reused_from is None
-    assert run_until_finished(app).status == "done"
+@pytest.mark.slow
+def test_a_race_that_already_ran_is_answered_from_the_store_and_can_be_raced_live(made):
+    at = page(TINY)
+    click(at, TRAIN)
+    first = run_until_finished(at, made)
+    assert first.status == "done", first.error
+    click(at, TRAIN)
+    reused = jobs_of(made, "race")[-1]
+    assert reused.id != first.id and reused.status == "done" and reused.reused_from
+    assert [e.test_acc for e in reused.events] == [e.test_acc for e in first.events]
+    assert any("already ran" in i.value for i in at.info)
+    assert [len(t["x"]) for t in chart(at, "race_chart")] == [2, 2, 2]
+    assert markdown_with(at, '<div class="tl-verdict"') and chart(at, "tl_per_class")  # numbers from the store
+    assert reused.models_dir is None  # the store keeps no networks: the filter views say how to get them
+    assert any("answered from the results store" in i.value for i in at.info)
+    click(at, "▷ Race it live")
+    live = jobs_of(made, "race")[-1]
+    assert live.id not in (first.id, reused.id) and live.reused_from is None and live.active
+    click(at, STOP)  # it trains like any race (seen above): no need to wait for it
+    assert run_until_finished(at, made).status == "stopped"
 
 
-def test_changing_settings_mid_race_keeps_it_running_and_stop_cancels(app):
-    for k, v in {**TINY, "epochs": "30"}.items():
-        app.query_params[k] = v
-    app.run()
-    next(b for b in app.button if b.label == TRAIN).click().run()
-    run = app.session_state["race_run"]
-    app.slider(key="w_frozen_stages").set_value(1).run()
-    assert app.session_state["race_run"] is run and run.snapshot().running
-    assert any("apply to the next race" in i.value for i in app.info)
-    next(b for b in app.button if b.label == "Stop").click().run()
-    run.join(30)
-    assert run.snapshot().status == "stopped"
+@pytest.mark.slow
+def test_changing_settings_mid_race_keeps_it_running_and_stop_cancels(made):
+    at = page({**TINY, "epochs": "30"})
+    click(at, TRAIN)
+    job = jobs_of(made, "race")[0]
+    at.slider(key="w_frozen_stages").set_value(1).run()
+    assert [j.id for j in jobs_of(made, "race")] == [job.id] and jobs_of(made, "race")[0].active
+    assert any("apply to the next race" in i.value for i in at.info)
+    assert next(b for b in at.button if b.label == TRAIN).disabled
+    click(at, STOP)
+    snap = run_until_finished(at, made)
+    assert snap.id == job.id and snap.status == "stopped"
+    assert not at.exception
+    if snap.events:  # stopped after some epochs: the result says so
+        assert "Stopped before the end" in markdown_with(at, '<div class="tl-verdict"')
 
 
-def test_engine_errors_show_as_a_message_not_a_traceback(app):
-    app.run()
+def test_engine_errors_show_as_a_message_not_a_traceback(made, monkeypatch):
+    message = "train_size 20 is smaller than the number of classes"
 
-    def broken(cfg, stop):
-        raise ConfigError("train_size 20 is smaller than the number of classes")
-        yield  # pragma: no cover
+    class Broken:
+        def __init__(self, *args, **kw):
+            raise ConfigError(message)
 
-    run = runner.start_race(replace(RunConfig(), epochs=1), race=broken)
-    run.join(5)
-    app.session_state["race_run"] = run
-    app.run()
-    assert not app.exception
-    assert [e.value for e in app.error] == ["train_size 20 is smaller than the number of classes"]
+    monkeypatch.setattr("tl_engine.train.Race", Broken)  # the worker imports it when the job runs
+    at = page(TINY)
+    click(at, TRAIN)
+    snap = run_until_finished(at, made)
+    assert snap.status == "error" and snap.error == message
+    assert not at.exception
+    assert [e.value for e in at.error] == [message]
 
 
 def tiny_npz(n_classes: int = 3, n_train: int = 10, n_test: int = 4) -> bytes:
@@ -272,42 +208,81 @@ def tiny_npz(n_classes: int = 3, n_train: int = 10, n_test: int = 4) -> bytes:
     return buf.getvalue()
 
 
-def test_uploaded_npz_becomes_the_raced_dataset(app, tmp_path, monkeypatch):
-    monkeypatch.setattr("tl_ui.upload.UPLOAD_DIR", tmp_path)
-    for k, v in {"epochs": "1", "res": "32"}.items():
-        app.query_params[k] = v
-    app.run()
-    app.file_uploader(key="w_upload").set_value(("my_shapes.npz", tiny_npz(), "application/octet-stream")).run()
-    assert not app.exception and not app.error
-    path = app.selectbox(key="w_dataset").value
-    assert Path(path).parent == tmp_path and Path(path).name.startswith("my_shapes-")
-    assert app.select_slider(key="w_train_size").options == ["20", "30"]  # at most the 30 images it has
-    assert "30 train / 12 test images · 3 classes" in app.sidebar.markdown[-1].value
+@pytest.mark.slow
+def test_uploaded_npz_becomes_the_raced_dataset(made):
+    at = page({"epochs": "1", "res": "32"})
+    at.file_uploader(key="w_upload").set_value(("my_shapes.npz", tiny_npz(), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    name = at.selectbox(key="w_dataset").value
+    assert name.startswith("upload:") and len(name) == len("upload:") + 16  # named by content, no server path
+    info = load_meta(name).info
+    assert info.title == "Your data: my_shapes.npz" and len(info.classes) == 3
+    assert info.n_train + info.n_val == 30 and info.n_test == 12
+    offered = [int(o) for o in at.select_slider(key="w_train_size").options]
+    assert offered[-1] == info.n_train and all(3 <= n <= info.n_train for n in offered)  # at most what it has
+    sizes = f"{info.n_train} train / {info.n_val} validation / 12 test images · 3 classes"
+    assert sizes in at.sidebar.markdown[-1].value
     head_only = trainable_params(stage_table("mobilenet_v2", 3), "frozen", 4)  # a 3-class head
-    assert f"trainable: {fmt_params(head_only)} of" in markdown_with(app, 'class="tl-strip"')
-    assert "tl-here" not in markdown_with(app, 'class="tl-guide"')  # similarity to ImageNet: unknown
+    assert f"trainable: {fmt_params(head_only)} of" in markdown_with(at, 'class="tl-strip"')
+    assert at.query_params["dataset"] == name  # a link to this race names the upload, not a file
 
-    next(b for b in app.button if b.label == TRAIN).click().run()
-    snap = run_until_finished(app)
+    click(at, TRAIN)
+    snap = run_until_finished(at, made)
     assert snap.status == "done", snap.error
-    assert snap.cfg.dataset == path
-    assert [len(t["x"]) for t in chart(app, "race_chart")] == [1, 1, 1]
+    assert snap.cfg.dataset == name and snap.cfg.train_size == info.n_train
+    assert [len(t["x"]) for t in chart(at, "race_chart")] == [1, 1, 1]
 
 
-def test_unreadable_upload_shows_the_engine_message(app, tmp_path, monkeypatch):
-    monkeypatch.setattr("tl_ui.upload.UPLOAD_DIR", tmp_path)
-    app.run()
-    app.file_uploader(key="w_upload").set_value(("broken.zip", b"this is not a zip", "application/zip")).run()
-    assert not app.exception
-    assert len(app.error) == 1 and "broken" in app.error[0].value
-    assert app.selectbox(key="w_dataset").value == RunConfig().dataset
+def test_unreadable_upload_shows_the_engine_message_once_and_is_not_parsed_again(made, monkeypatch):
+    calls: list[str] = []
+    real = datasets_user.load_upload
+
+    def counting(filename: str, data: bytes):
+        calls.append(filename)
+        return real(filename, data)
+
+    monkeypatch.setattr(datasets_user, "load_upload", counting)
+    at = page()
+    at.file_uploader(key="w_upload").set_value(("broken.zip", b"this is not a zip", "application/zip")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("broken.zip: ")
+    assert at.selectbox(key="w_dataset").value == RunConfig().dataset
+    at.slider(key="w_frozen_stages").set_value(2).run()  # any rerun: the same file is still in the widget
+    at.run()
+    assert calls == ["broken.zip"]  # parsed once; its message is remembered
+    assert len(at.error) == 1 and at.error[0].value.startswith("broken.zip: ")
+
+
+def test_a_link_to_an_upload_this_server_lacks_falls_back_to_a_bundled_dataset(made):
+    at = page({"dataset": "upload:0123456789abcdef", **TINY})
+    assert not at.exception and not at.error
+    assert any("The link's dataset is not available" in w.value and "Upload the file again" in w.value
+               for w in at.warning)
+    assert at.selectbox(key="w_dataset").value == RunConfig().dataset
+    assert at.query_params["dataset"] == RunConfig().dataset
+
+
+@pytest.mark.slow
+def test_a_damaged_results_store_does_not_stop_the_page_or_the_race(made):
+    store = default_path()  # $TL_RACE_DATA/results.sqlite, private to this test (conftest)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"this is not a database" * 100)
+    at = page(TINY)
+    assert not at.exception
+    assert any("results store" in c.value and "damaged" in c.value for c in at.caption)
+    click(at, TRAIN)
+    snap = run_until_finished(at, made)
+    assert snap.status == "done", snap.error
+    assert not at.exception
+    assert markdown_with(at, '<div class="tl-verdict"')
 
 
 def test_about_page_names_every_dataset_and_its_licence():
     from tl_engine.data import list_datasets
 
-    at = AppTest.from_file(str(Path(APP).parent / "pages" / "about.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "about.py"), default_timeout=60).run()
     assert not at.exception
     rows = at.table[1].value
     assert list(rows["dataset"]) == [i.title for i in list_datasets()]
     assert list(rows["licence"]) == [i.licence for i in list_datasets()]
+    assert all(rows["licence"]) and all(rows["source"])

@@ -13,6 +13,7 @@ import threading
 import streamlit as st
 
 from tl_engine.config import RunConfig
+from tl_engine.errors import UserError
 from tl_engine.scheduler import JobSnapshot, Scheduler
 
 POLL_SECONDS = 0.5  # how often a page asks for news while its job is queued or running
@@ -57,10 +58,22 @@ def watching() -> Watching:
 
 
 def start_race(cfg: RunConfig, reuse: bool = True) -> str:
-    """Submit (or join, or answer from the store) a race for this tab; returns its job id."""
-    job_id = scheduler().submit_race(cfg, reuse=reuse, keep_models=True)
+    """Submit (or join, or answer from the store) a race for this tab; returns its job id.
+
+    A race the results store holds is answered from it at once, without its networks (the store keeps none;
+    "▷ Race it live" trains them again); every other race trains and keeps its networks for "Look inside".
+    """
+    sched = scheduler()
+    job_id = sched.submit_race(cfg, reuse=reuse, keep_models=not (reuse and _stored(sched, cfg)))
     watching().watch("race", job_id)
     return job_id
+
+
+def _stored(sched: Scheduler, cfg: RunConfig) -> bool:
+    try:
+        return sched.store.get(cfg) is not None
+    except UserError:  # a damaged store: train (and keep the networks) instead
+        return False
 
 
 def start_sweep(kind: str, cfg: RunConfig, opts: dict) -> str:

@@ -1,0 +1,128 @@
+"""What the page tests share (a clean scheduler per test, rerunning a page until its job ends), and the pages'
+job layer itself: tabs watching one job, joining, releasing, polling only while a job is active."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tl_engine.config import RunConfig
+from tl_engine.scheduler import JobSnapshot, Scheduler
+from tl_ui import jobs
+
+TINY = {"train": "20", "test": "200", "epochs": "2", "res": "32"}  # a race of a few seconds on a 2-core CPU
+
+
+def clear_caches() -> None:
+    st.cache_resource.clear()  # the global scheduler, the session's Watching (all AppTests share one session)
+    st.cache_data.clear()
+
+
+def fresh_schedulers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Scheduler]]:
+    """For a fixture (``yield from fresh_schedulers(monkeypatch)``): every page in the test gets a fresh
+    thread-backend scheduler (made by tl_ui.jobs.scheduler() after the env is set, so it uses this test's
+    results store); all are shut down, and the caches cleared, after.
+
+    Shutting down joins the training threads: a torch thread still running at interpreter exit aborts it
+    ("terminate called without an active exception")."""
+    monkeypatch.setenv("TL_RACE_BACKEND", "thread")
+    monkeypatch.setenv("TL_RACE_WORKERS", "1")
+    made: list[Scheduler] = []
+    real = jobs.Scheduler
+
+    def make(*args, **kw) -> Scheduler:
+        s = real(*args, **kw)
+        made.append(s)
+        return s
+
+    monkeypatch.setattr(jobs, "Scheduler", make)
+    clear_caches()  # a scheduler left by a test that did not use this fixture must not be reused
+    yield made
+    for s in made:
+        s.shutdown()
+    clear_caches()
+
+
+def the_scheduler(made: list[Scheduler]) -> Scheduler:
+    assert len(made) == 1, f"expected one scheduler per server, got {len(made)}"
+    return made[0]
+
+
+def jobs_of(made: list[Scheduler], kind: str) -> list[JobSnapshot]:
+    return [j for s in made for j in s.jobs() if j.kind == kind]
+
+
+def run_until_finished(at: AppTest, made: list[Scheduler], kind: str = "race", timeout: float = 240) -> JobSnapshot:
+    """Rerun the page (AppTest never fires run_every) until every job of ``kind`` has finished; the newest."""
+    deadline = time.time() + timeout
+    while any(j.active for j in jobs_of(made, kind)):
+        if time.time() > deadline:
+            raise AssertionError(f"the {kind} did not finish within {timeout} s")
+        time.sleep(0.5)
+        at.run()
+    at.run()  # the page as it looks once the job is over (the fragment's one full rerun)
+    at.run()
+    return jobs_of(made, kind)[-1]
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while not pred():
+        if time.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.1)
+
+
+def markdown_with(at: AppTest, marker: str) -> str:
+    return next(m.value for m in at.markdown if marker in m.value)
+
+
+def chart(at: AppTest, key: str) -> list[dict]:
+    """Traces of the plotly chart whose element id carries ``key``."""
+    for el in at.get("plotly_chart"):
+        if key in el.proto.id:
+            return json.loads(el.proto.spec)["data"]
+    raise AssertionError(f"no plotly chart {key!r}")
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+# ---- the pages' job layer (tl_ui.jobs) ---------------------------------------------------------------------------
+
+def test_poll_only_while_a_job_is_queued_or_running():
+    snap = JobSnapshot("race", "j", RunConfig(), "queued", (), 6, 0.0, None, 1, None, None, None, None, None, 1,
+                       None, None)
+    assert jobs.poll_every(None) is None
+    assert jobs.poll_every(snap) == jobs.poll_every(replace(snap, status="running")) == jobs.POLL_SECONDS
+    assert all(jobs.poll_every(replace(snap, status=s)) is None for s in ("done", "stopped", "error"))
+
+
+@pytest.mark.slow
+def test_two_tabs_asking_for_the_same_race_share_one_job(tiny_cfg, tmp_path):
+    s = Scheduler(workers=1, backend="thread", store_path=tmp_path / "r.sqlite")
+    try:
+        blocker = s.submit_race(replace(tiny_cfg, train_size=200, epochs=20))  # holds the only slot
+        tab_a, tab_b = jobs.Watching(s), jobs.Watching(s)
+        cfg = replace(tiny_cfg, seed=3)
+        for tab in (tab_a, tab_b):
+            tab.watch("race", s.submit_race(cfg, keep_models=True))
+        races = [j for j in s.jobs() if j.cfg == cfg]
+        assert len(races) == 1 and races[0].watchers == 2 and races[0].status == "queued"
+        assert tab_a.jobs == tab_b.jobs == {"race": races[0].id}
+        tab_a.release_all()  # one tab closed: the other still watches, the job stays
+        assert s.snapshot(races[0].id).status == "queued" and s.snapshot(races[0].id).watchers == 1
+        tab_b.watch("race", s.submit_race(replace(cfg, seed=4)))  # a new race replaces the one it watched
+        assert s.snapshot(races[0].id).status == "stopped"  # nobody watches it: it left the queue
+        tab_b.release_all()
+        s.release(blocker)
+        assert all(j.status == "stopped" for j in s.jobs())
+    finally:
+        s.shutdown()

@@ -200,7 +200,7 @@ def test_process_backend_streams_a_real_race_and_kills_a_closed_tab(sched, tiny_
     nxt = s.submit_race(replace(slow_cfg, seed=9))
     wait_for(lambda: status(s, nxt) == "running", timeout=10)
     s.stop(nxt)
-    wait_for(lambda: status(s, nxt) == "stopped", timeout=120)
+    wait_for(lambda: status(s, nxt) == "stopped", timeout=300)  # data preparation is not interruptible
 
 
 @pytest.mark.slow

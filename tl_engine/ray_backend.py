@@ -20,7 +20,7 @@ from typing import Any
 import ray
 from ray.util.queue import Empty, Queue
 
-from .worker import JobSpec, run_job, worker_info
+from .worker import JobSpec, apply_env, run_job, worker_info
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class _PolledStop:
 def _ray_job(spec: JobSpec, queue: Queue, flags) -> None:
     import torch
 
+    apply_env(spec.env)
     torch.set_num_threads(spec.threads)  # Ray reuses worker processes: set it per task, not per process
     stop = _PolledStop(flags, spec.job_id)
     emit = lambda kind, payload: queue.put((spec.job_id, kind, payload))  # noqa: E731
@@ -101,6 +102,9 @@ class RayBackend:
         ref = _ray_job.options(**opts).remote(spec, self._queue, self._flags)
         with self._lock:
             self._refs[spec.job_id] = ref
+            killed = spec.job_id in self._killed  # a closed tab between "running" and this start
+        if killed:
+            ray.cancel(ref, force=True)
 
     def _drain(self, timeout: float) -> list:
         out = []
@@ -144,8 +148,9 @@ class RayBackend:
     def kill(self, job_id: str) -> None:
         with self._lock:
             ref = self._refs.get(job_id)
-        if ref is not None:
             self._killed.add(job_id)
+        self.stop(job_id)
+        if ref is not None:
             ray.cancel(ref, force=True)  # ends the worker process: its cores are free at once
 
     def wake(self) -> None:

@@ -30,7 +30,7 @@ from .job_backends import Backend, make_backend
 from .job_state import FINAL, Job, JobSnapshot, cuda_count, default_workers, estimate_waits, sweep_plan
 from .store import ResultStore, config_id
 from .torchutil import usable_cpus
-from .worker import JobSpec
+from .worker import JobSpec, project_env
 
 __all__ = ["Scheduler", "JobSnapshot", "default_workers"]
 
@@ -264,7 +264,7 @@ class Scheduler:
             job.models_target = str(self._models_root / job.id)
         return JobSpec(job.id, job.kind, job.cfg.to_dict(), t, str(self.store.path), job.keep_models,
                        job.models_target, job.sweep_kind, job.sweep_opts, cpus,
-                       slot % self.gpus if self.gpus else None)
+                       slot % self.gpus if self.gpus else None, project_env())
 
     def _on_message(self, job_id: str, kind: str, payload) -> None:
         with self._lock:

@@ -32,6 +32,7 @@ from .errors import StoreError, UserError
 log = logging.getLogger(__name__)
 
 Emit = Callable[[str, Any], None]
+ENV_PREFIX = "TL_RACE_"
 
 
 class StopFlag(Protocol):
@@ -55,6 +56,19 @@ class JobSpec:
     sweep_opts: dict = field(default_factory=dict)
     cpus: tuple[int, ...] = ()  # cores to pin a worker process to (empty: leave the affinity alone)
     gpu: int | None = None  # CUDA device a worker process should see (None: leave CUDA_VISIBLE_DEVICES alone)
+    env: dict = field(default_factory=dict)  # the server's TL_RACE_* settings when the job was started
+
+
+def project_env() -> dict[str, str]:
+    """The server's ``TL_RACE_*`` variables (data folder, uploads...): a worker forked from a long-lived fork
+    server would otherwise see them as they were when that server started."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+
+
+def apply_env(env: dict[str, str]) -> None:
+    for k in [k for k in os.environ if k.startswith(ENV_PREFIX) and k not in env]:
+        del os.environ[k]
+    os.environ.update(env)
 
 
 def run_job(spec: JobSpec, emit: Emit, stop: StopFlag) -> None:
@@ -133,6 +147,7 @@ def process_main(spec: JobSpec, conn, stop: StopFlag) -> None:
 
     Runs before torch is imported in this process (spawn), so OMP_NUM_THREADS takes effect when it loads.
     """
+    apply_env(spec.env)
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(spec.threads)
     if spec.gpu is not None:  # the spec counts the GPUs the server sees; keep an existing mask's numbering
         visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]

@@ -143,10 +143,10 @@ def results() -> None:
         st.info("Pick an experiment and press **▷ Run experiment**. Points appear as runs finish; runs done "
                 "before (here or with `python -m tl_engine sweep`) are reused from the results store at once.")
         return
-    if not snap.active and st.session_state.get("xp_was_active"):
-        st.session_state["xp_was_active"] = False
+    if not snap.active and st.session_state.get(keys.SWEEP_WAS_ACTIVE):
+        st.session_state[keys.SWEEP_WAS_ACTIVE] = False
         st.rerun()  # once: the full rerun stops polling and re-enables the Run button
-    st.session_state["xp_was_active"] = snap.active
+    st.session_state[keys.SWEEP_WAS_ACTIVE] = snap.active
     kind, runs, p, b = snap.sweep_kind, list(snap.events), snap.sweep_progress, snap.cfg
     st.subheader(f"{EXPERIMENTS[kind][0]}: {b.dataset if kind != 'domain' else 'all datasets'}, {b.backbone}, "
                  f"{b.epochs} epochs" + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))

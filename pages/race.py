@@ -16,7 +16,7 @@ from tl_engine.data import list_datasets
 from tl_engine.errors import UserError
 from tl_engine.specs import Stage
 from tl_engine.store import ResultStore
-from tl_ui import builder, controls, inside_panel, jobs, race_live
+from tl_ui import builder, controls, inside_panel, jobs, keys, race_live
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
@@ -87,7 +87,7 @@ def main() -> None:
     imagenet_view(cfg, info)
     if snap is not None and snap.status in ("done", "stopped") and snap.result is not None:
         inside_panel.look_inside(snap, info)
-    with st.expander("Build a dataset with your camera", expanded=bool(st.session_state.get("tl_builder"))):
+    with st.expander("Build a dataset with your camera", expanded=bool(st.session_state.get(keys.BUILDER))):
         made = builder.builder_panel()
         if made is not None:
             controls.remember(made)

@@ -3,8 +3,8 @@
 SETTINGS = "tl_settings"  # the race settings (a plain dict; survives visits to other pages)
 UPLOADS = "tl_uploads"  # upload name -> tl_engine.uploads.Upload, selectable for the whole session
 UPLOAD_ERRORS = "tl_upload_errors"  # sha256 of a rejected file -> its message (never parsed twice)
-RACE_JOB = "tl_race_job"  # the race this tab watches (a job id of the server's scheduler)
-SWEEP_JOB = "tl_sweep_job"  # the experiment this tab watches
+RACE_WAS_ACTIVE = "tl_race_was_active"  # the race was queued or running at the last poll (rerun once when it ends)
+SWEEP_WAS_ACTIVE = "tl_sweep_was_active"
 FIGURES = "tl_figures"  # (key, figures) of the race page: rebuilt only when a new epoch arrived
 X_SECONDS = "x_seconds"  # the race chart's x-axis toggle (a widget key)
 BUILDER = "tl_builder"  # the dataset builder's classes and images

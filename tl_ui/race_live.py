@@ -60,10 +60,10 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
     if snap is None:
         st.info("Press **▷ Train all three** to start the race. Curves appear after each epoch.")
         return
-    if snap.status != "running" and st.session_state.get("tl_was_active"):
-        st.session_state["tl_was_active"] = False
+    if snap.status not in jobs.ACTIVE and st.session_state.get(keys.RACE_WAS_ACTIVE):
+        st.session_state[keys.RACE_WAS_ACTIVE] = False
         st.rerun()  # once: the full rerun stops polling and re-enables the buttons
-    st.session_state["tl_was_active"] = snap.status in jobs.ACTIVE
+    st.session_state[keys.RACE_WAS_ACTIVE] = snap.status in jobs.ACTIVE
     cfg = snap.cfg
     if snap.reused_from:
         note, again = st.columns([4, 1], vertical_alignment="center")

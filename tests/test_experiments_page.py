@@ -201,7 +201,7 @@ def test_a_sweep_runs_to_completion_then_is_answered_from_the_store(made):
     assert any("3 races, 3 already in the results store" in c.value for c in at.caption)
 
     click(at, RUN)  # again: every run comes from the store
-    again = run_until_finished(at, made, kind="sweep", timeout=60)
+    again = run_until_finished(at, made, kind="sweep", timeout=180)
     assert again.id != snap.id and again.status == "done"
     assert [r.reused for r in again.events] == [True, True, True]
     notes = [c.value for c in at.caption if "reused from the results store" in c.value]

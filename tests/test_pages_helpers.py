@@ -58,14 +58,20 @@ def jobs_of(made: list[Scheduler], kind: str) -> list[JobSnapshot]:
     return [j for s in made for j in s.jobs() if j.kind == kind]
 
 
-def run_until_finished(at: AppTest, made: list[Scheduler], kind: str = "race", timeout: float = 240) -> JobSnapshot:
-    """Rerun the page (AppTest never fires run_every) until every job of ``kind`` has finished; the newest."""
+def run_until_finished(at: AppTest, made: list[Scheduler], kind: str = "race", timeout: float = 600,
+                       rerun_every: float = 3.0) -> JobSnapshot:
+    """Wait until every job of ``kind`` has finished, rerunning the page now and then (AppTest never fires
+    run_every; each rerun shares the GIL with a thread-backend job, so not every poll); returns the newest."""
     deadline = time.time() + timeout
+    last_run = time.time()
     while any(j.active for j in jobs_of(made, kind)):
         if time.time() > deadline:
-            raise AssertionError(f"the {kind} did not finish within {timeout} s")
-        time.sleep(0.5)
-        at.run()
+            raise AssertionError(f"the {kind} did not finish within {timeout} s: "
+                                 f"{[(j.status, len(j.events), j.total) for j in jobs_of(made, kind)]}")
+        time.sleep(0.25)
+        if time.time() - last_run > rerun_every:
+            at.run()
+            last_run = time.time()
     at.run()  # the page as it looks once the job is over (the fragment's one full rerun)
     at.run()
     return jobs_of(made, kind)[-1]

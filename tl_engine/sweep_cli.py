@@ -70,6 +70,12 @@ def add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--json", metavar="PATH", help="write the runs' configs and summaries as JSON")
     s.add_argument("--store", metavar="PATH", help="results database (default $TL_RACE_DATA/results.sqlite)")
     s.add_argument("--no-store", action="store_true", help="neither reuse nor keep results")
+    s.add_argument("--backend", choices=("local", "process", "ray"), default="local",
+                   help="local: the races run one after another in this process (default); process or ray: each "
+                        "race is its own job, several at once (ray: on the cluster named by RAY_ADDRESS, else a "
+                        "local Ray; `pip install ray`)")
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="with --backend: races at once (default: TL_RACE_WORKERS, else one per two cores)")
     s.set_defaults(func=cmd_sweep)
 
 
@@ -85,6 +91,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     opts["seeds"] = a.seeds
     if a.kind == "domain":
         opts["scores"] = measured_scores(base)
+    if a.backend != "local" and (a.no_store or a.store):
+        raise ConfigError("--backend keeps results in the default store ($TL_RACE_DATA): drop --store/--no-store")
     store = None if a.no_store else ResultStore(a.store)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: (stop.set(), print("\nstopping; finished runs are kept...",
@@ -103,11 +111,19 @@ def _sweep(a: argparse.Namespace, base, opts: dict, store, stop: threading.Event
     print(f"sweep {a.kind}: {total} races ({seeds}), {base.epochs} epochs each, {base.backbone} at {base.resolution}px"
           + ("" if store is None else f"; results in {store.path}"), flush=True)
     runs, t0, eta = [], time.perf_counter(), [None]
-    for run in run_sweep(a.kind, base, store, stop, on_run=lambda p: eta.__setitem__(0, p.seconds_left), **opts):
+    if a.backend == "local":
+        stream = run_sweep(a.kind, base, store, stop, on_run=lambda p: eta.__setitem__(0, p.seconds_left), **opts)
+    else:
+        from .sweep_remote import run_sweep_on
+
+        stream = run_sweep_on(a.backend, a.kind, base, stop, workers=a.workers, **opts)
+    for run in stream:
         runs.append(run)
         left = "" if eta[0] is None else f"  ~{eta[0]:.0f}s left"
         print(f"[{len(runs)}/{total}] {describe(a.kind, run)}  "
               + ("reused from the store" if run.reused else f"{_compute(run):.1f}s") + left, flush=True)
+    grid = {c: i for i, c in enumerate(plan(a.kind, base, **opts))}
+    runs.sort(key=lambda r: grid.get(r.config, len(grid)))  # other backends finish out of order
     print()
     print(format_table(a.kind, runs, opts.get("scores")))
     print(f"{len(runs)} of {total} races ({sum(r.reused for r in runs)} reused) in "

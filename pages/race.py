@@ -90,7 +90,7 @@ def main() -> None:
     with st.expander("Build a dataset with your camera", expanded=bool(st.session_state.get(keys.BUILDER))):
         made = builder.builder_panel()
         if made is not None:
-            controls.remember(made)
+            controls.select_on_next_run(made)
             st.rerun()
 
     st.subheader("The three strategies")

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Chromium's fake camera: a moving test pattern, so two shots taken a moment apart differ.
 CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-TINY = "?train=20&test=100&epochs=2&res=32"  # a race of a few seconds on the default dataset
+TINY = "?train=20&test=200&epochs=2&res=32"  # seconds of training; 200 is the fewest test images offered
 TRAIN = "▷ Train all three"
 
 # Point counts of the race chart's traces (the figure whose y axis is test accuracy); null before it exists.
@@ -114,20 +114,21 @@ def wait_idle(page, timeout: float = 60) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout * 1000)
 
 
-def race(page, query: str = TINY, timeout: float = 240) -> None:
-    """Open the race page with ``query``, press the start button and wait for the result sentence."""
-    page.goto(page.url.split("?")[0].rstrip("/") + "/" + query if page.url.startswith("http") else query)
-    start_race(page, timeout)
-
-
-def start_race(page, timeout: float = 240) -> None:
+def start_race(page, timeout: float = 480) -> None:
     train = page.get_by_role("button", name=TRAIN)
     train.wait_for()
     train.click()
     wait_result(page, timeout)
 
 
-def wait_result(page, timeout: float = 240) -> None:
-    page.get_by_text("finished highest").or_(page.get_by_text("tied at")).or_(
-        page.get_by_text("Result", exact=True)).first.wait_for(timeout=timeout * 1000)
+def wait_result(page, timeout: float = 480) -> None:
+    """Until the race's result is shown; on a timeout, a screenshot and the page's text say what it showed."""
+    try:
+        page.get_by_text("finished highest").or_(page.get_by_text("tied at")).or_(
+            page.get_by_text("Result", exact=True)).first.wait_for(timeout=timeout * 1000)
+    except Exception as e:
+        page.screenshot(path=str(OUT / "no-result.png"))
+        main = page.locator('[data-testid="stMain"]').inner_text()[:1500]
+        shot = OUT / "no-result.png"
+        raise AssertionError(f"no race result after {timeout:.0f} s ({shot}); the page said:\n{main}") from e
     wait_idle(page)

@@ -36,6 +36,15 @@ def remember(up: Upload, select: bool = True) -> None:
         st.session_state[W + "dataset"] = up.name
 
 
+PENDING_UPLOAD = "tl_pending_upload"  # an upload made below the sidebar (the builder), selected on the next run
+
+
+def select_on_next_run(up: Upload) -> None:
+    """Select ``up`` from the next run on: the dataset widget is already drawn in this one, and Streamlit
+    refuses a new value for a widget after it was instantiated (StreamlitWidgetAlreadyInstantiatedError)."""
+    st.session_state[PENDING_UPLOAD] = up
+
+
 def _linked_upload(query: dict[str, str]) -> None:
     """A shared link may name an upload: use it if this server still has it, else say why it is not used."""
     name = query.get("dataset", "")
@@ -56,6 +65,8 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
         known = [*datasets, *(u.info for u in ss.get(keys.UPLOADS, {}).values())]
         ss[keys.SETTINGS] = S.settings_from_query(query, known)
     _seed_widgets(ss[keys.SETTINGS])
+    if (pending := ss.pop(PENDING_UPLOAD, None)) is not None:
+        remember(pending)  # before the dataset widget is drawn
 
     sb = st.sidebar
     sb.header("Race settings")

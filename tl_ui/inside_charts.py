@@ -280,7 +280,9 @@ def prediction_table(preds: Mapping[str, Pred]) -> go.Figure:
                     font=dict(size=20, color=["#111111", *["#ffffff"] * len(names)]), height=42, align="left"),
         cells=dict(values=cols, font=dict(size=20, color="#111111"), height=40, align="left",
                    fill_color="#ffffff", line_color="#dddddd"),
-        columnwidth=[0.4, *[1.0] * len(names)]))
+        columnwidth=[0.4, *[1.0] * len(names)],
+        # The unrounded numbers travel with the figure (not shown): what a check against the exported file reads.
+        meta=dict(predictions={n: [[c, float(v)] for c, v in p] for n, p in preds.items()})))
     return _layout(fig, 80 + 42 * (depth + 1), margin=dict(l=10, r=10, t=10, b=10))
 
 

@@ -1,0 +1,99 @@
+"""Your own images, in a real Chromium with its fake camera against a real `streamlit run app.py`.
+
+Two classes made in the builder with camera shots (the fake camera draws a moving pattern, so shots taken a
+moment apart differ), raced (three curves), downloaded as a zip and uploaded again in the sidebar.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+from browser_support import OUT, RACE_POINTS_JS, TINY, chromium, start_race, streamlit_server, wait_idle
+
+from tl_ui.builder import MIN_PER_CLASS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CLASSES = ("mug", "pen")
+# The camera's stream shows a picture (its first frames are black: a shot of one would be a black image).
+FRAME_DRAWN_JS = """v => {
+  if (v.readyState < 2 || !v.videoWidth) return false;
+  const c = document.createElement('canvas'); c.width = c.height = 16;
+  const g = c.getContext('2d'); g.drawImage(v, 0, 0, 16, 16);
+  return g.getImageData(0, 0, 16, 16).data.some((x, i) => i % 4 !== 3 && x > 40);
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with streamlit_server(tmp_path_factory.mktemp("store"), "streamlit-builder.log") as url:
+        yield url
+
+
+def _shoot(page, name: str, n: int) -> None:
+    """``n`` shots of class ``name``, one click each (the builder gives a fresh camera after every shot)."""
+    for i in range(1, n + 1):
+        cam = page.locator('[data-testid="stCameraInput"]').filter(has_text=f"Take a photo of “{name}”")
+        cam.scroll_into_view_if_needed()  # Chromium pauses a muted video that is off screen
+        video = cam.locator("video")  # a fresh widget: wait until its stream shows a picture, then one click
+        for _ in range(120):
+            if video.count() and video.first.evaluate(FRAME_DRAWN_JS):
+                break
+            page.wait_for_timeout(250)
+        else:
+            raise AssertionError(f"the camera for {name!r} never showed a picture")
+        cam.get_by_role("button", name="Take Photo").click()
+        page.get_by_text(f"{name} · {i} image{'s' if i > 1 else ''}", exact=True).wait_for()
+        wait_idle(page)
+        page.wait_for_timeout(300)  # the pattern moves on: the next shot is a different picture
+
+
+def test_builder_camera_classes_race_download_and_upload_again(server, tmp_path):
+    with chromium(camera=True) as ctx:
+        page = ctx.new_page()
+        page.goto(server + "/" + TINY)
+        page.get_by_text("Build a dataset with your camera").click()
+        for name in CLASSES:
+            page.get_by_label("New class").fill(name)
+            page.get_by_role("button", name="Add class").click()
+            page.get_by_text(f"{name} · 0 images", exact=True).wait_for()
+            wait_idle(page)
+        page.get_by_text(f"each class needs at least {MIN_PER_CLASS} images").first.wait_for()
+        for name in CLASSES:
+            _shoot(page, name, MIN_PER_CLASS)
+        builder = page.locator('[data-testid="stExpander"]').filter(has_text="Build a dataset with your camera")
+        builder.screenshot(path=str(OUT / "builder.png"))
+
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="Download as .zip").click()
+        made = tmp_path / "my-classes.zip"
+        dl.value.save_as(made)
+
+        page.get_by_role("button", name="▷ Race on these").click()
+        wait_idle(page)
+        start_race(page)
+        counts = page.evaluate(RACE_POINTS_JS)
+        page.screenshot(path=str(OUT / "builder-race.png"))
+        assert counts is not None and len(counts) == 3 and min(counts) >= 1, f"race chart point counts: {counts}"
+
+        with zipfile.ZipFile(made) as zf:
+            files = [n for n in zf.namelist() if not n.endswith("/")]
+            shots = [zf.read(n) for n in files]
+        assert sorted({n.split("/")[0] for n in files}) == sorted(CLASSES)
+        assert all(sum(n.startswith(c + "/") for n in files) == MIN_PER_CLASS for c in CLASSES), files
+        assert len(set(shots)) == len(shots), "two shots are the same picture: the camera did not move on"
+
+    with chromium() as ctx:  # a new tab (a new session): the zip is all it has
+        page = ctx.new_page()
+        page.goto(server + "/" + TINY)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Use your own images").click()
+        sidebar.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(made))
+        ok = sidebar.locator('[data-testid="stAlertContentSuccess"], [data-testid="stAlert"]').filter(
+            has_text="2 classes")
+        ok.first.wait_for(timeout=60_000)
+        sidebar.screenshot(path=str(OUT / "builder-upload.png"))
+        text = ok.first.inner_text()
+        assert f"2 classes ({', '.join(CLASSES)})" in text, text
+        assert f"{2 * MIN_PER_CLASS} images" in text, text

@@ -45,6 +45,14 @@ async def one_race(browser, url: str, timeout: float) -> dict:
     return {**race, "page_load": load}
 
 
+async def open_tab(browser, url: str) -> tuple[object | None, dict]:
+    """A tab on the race page, or (None, the error) when it did not load within 2 minutes."""
+    try:
+        return await web.open_race_page(browser, url, timeout=120)
+    except Exception as e:  # recorded: a tab that never loads is a result, not a crash
+        return None, {"title": None, "button": None, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+
+
 async def run(a, work: Path, deadline: float) -> dict:
     from playwright.async_api import async_playwright
 
@@ -67,20 +75,22 @@ async def run(a, work: Path, deadline: float) -> dict:
             out["warmup_load"] = cold
             print(f"warm-up load (cold server): button after {cold['button']:.2f} s", flush=True)
 
-            opened = await asyncio.gather(*(web.open_race_page(browser, srv.url + web.query(s)) for s in settings))
-            pages, loads = [pg for pg, _ in opened], [t for _, t in opened]
+            opened = await asyncio.gather(*(open_tab(browser, srv.url + web.query(s)) for s in settings))
+            loads = [t for _, t in opened]
             out["page_loads"] = loads
-            worst = max(t["button"] for t in loads)
-            print(f"{a.tabs} tabs opened at once: slowest button after {worst:.2f} s, median "
-                  f"{sorted(t['button'] for t in loads)[len(loads) // 2]:.2f} s", flush=True)
-            await asyncio.gather(*(web.wait_idle(pg) for pg in pages))
+            ok = sorted(t["button"] for t in loads if t["button"] is not None)
+            print(f"{a.tabs} tabs opened at once: {len(ok)} loaded; slowest button after {max(ok, default=0):.2f} s, "
+                  f"median {ok[len(ok) // 2] if ok else float('nan'):.2f} s", flush=True)
+            loaded = [s for (pg, _), s in zip(opened, settings) if pg is not None]
+            pages = [pg for pg, _ in opened if pg is not None]
+            await asyncio.gather(*(web.wait_idle(pg, timeout=300) for pg in pages))
 
             t0 = time.perf_counter()
             clicks = await asyncio.gather(*(web.press_train(pg) for pg in pages))
             left = deadline - time.perf_counter()
             races = await asyncio.gather(*(web.watch_race(pg, t, left, polling_ms=250) for pg, t in zip(pages, clicks)))
             done = [t - t0 + r["verdict"] for r, t in zip(races, clicks) if r["verdict"] is not None]
-            out["races"] = [{"query": web.query(s), **r} for s, r in zip(settings, races)]
+            out["races"] = [{"query": web.query(s), **r} for s, r in zip(loaded, races)]
             out["finished"] = len(done)
             out["total_seconds"] = max(done) if len(done) == len(races) else None
             print(f"{len(done)} of {a.tabs} tabs saw their verdict; last after "
@@ -120,7 +130,7 @@ def main() -> int:
               f"{out['ratio_per_distinct_race']:.2f}x per distinct race ({out['expected_races']} races)")
     print(f"server peak RSS {out['server_peak_rss_mb']:.0f} MB over {out['server_peak_processes']} processes; "
           f"store: {out['store']['finished_races']} finished races (seeds {out['store']['seeds']})")
-    checks = {"every page load < 2 s": max(t["button"] for t in out["page_loads"]) < 2.0,
+    checks = {"every page load < 2 s": all(t["button"] is not None and t["button"] < 2.0 for t in out["page_loads"]),
               "every tab saw its verdict": out["finished"] == a.tabs,
               f"store holds the {out['expected_races']} distinct finished races": (
                   out["store"]["finished_races"] == out["expected_races"] == out["store"]["rows"])}

@@ -216,7 +216,7 @@ async def open_race_page(browser, url: str, timeout: float = 120) -> tuple[objec
     ctx = await browser.new_context(viewport=VIEWPORT)
     page = await ctx.new_page()
     t = time.perf_counter()
-    await page.goto(url)
+    await page.goto(url, timeout=timeout * 1000)
     await page.get_by_text(TITLE).first.wait_for(timeout=timeout * 1000)
     title = time.perf_counter() - t
     await page.get_by_role("button", name=TRAIN).wait_for(timeout=timeout * 1000)
@@ -248,4 +248,10 @@ async def watch_race(page, t_click: float, timeout: float, polling_ms: int = 100
         out["verdict"] = time.perf_counter() - t_click
     except Exception as e:  # a timeout: recorded as missing, the benchmark goes on
         out["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        try:  # what the tab showed instead, for diagnosis
+            out["page_text"] = (await page.evaluate("document.querySelector('[data-testid=\"stMain\"]')"
+                                                    "?.innerText ?? document.body.innerText"))[:600]
+            out["plotly_charts"] = await page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+        except Exception as e2:
+            out["page_text"] = f"unreadable: {type(e2).__name__}"
     return out

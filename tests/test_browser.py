@@ -12,7 +12,7 @@ import shutil
 import time
 
 import pytest
-from browser_support import RACE_POINTS_JS, ROOT, TRAIN, chromium, streamlit_server, wait_idle
+from browser_support import RACE_POINTS_JS, ROOT, TRAIN, chromium, streamlit_server, wait_idle, wait_result
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,7 +44,7 @@ def test_race_chart_grows_to_the_number_of_epochs(server, page):
 
     seen: list[list[int]] = []
     shot = 0  # 1: some mid-race screenshot; 2: one where every curve has two points already (nicer for README)
-    deadline = time.time() + 240
+    deadline = time.time() + (900 if README_SHOT else 480)  # generous: a shared CPU can be slow, never a check
     while time.time() < deadline:
         counts = page.evaluate(RACE_POINTS_JS)
         if counts is not None and (not seen or counts != seen[-1]):
@@ -63,7 +63,7 @@ def test_race_chart_grows_to_the_number_of_epochs(server, page):
     assert totals == sorted(totals), f"the chart must only grow: {seen}"
     assert len([t for t in totals if 0 < t < 3 * EPOCHS]) >= 1, f"never saw the race mid-way: {seen}"
     assert shot and SCREENSHOT.stat().st_size > 10_000
-    page.get_by_text("finished highest").or_(page.get_by_text("tied at")).first.wait_for(timeout=30_000)
+    wait_result(page)  # the verdict follows once the worker has saved the trained models
     if README_SHOT:
         shutil.copy(SCREENSHOT, ROOT / "assets" / "screenshot-race.png")
 
@@ -107,6 +107,7 @@ def test_title_row_and_strip_fit_a_1280_px_laptop(server):
         page = ctx.new_page()
         page.goto(server + "/?train=20&test=100&epochs=3&res=32&k=3")
         page.locator(".tl-pill").first.wait_for()
+        page.get_by_role("button", name=TRAIN).wait_for()
         wait_idle(page)
         m = page.evaluate(LAYOUT_JS)
         page.screenshot(path=str(ROOT / "test-output" / "layout-1280.png"))
@@ -123,6 +124,7 @@ def test_phone_width_strip_stays_in_its_container_and_the_button_is_reachable(se
         page = ctx.new_page()
         page.goto(server + "/?train=20&test=100&epochs=3&res=32")
         page.locator(".tl-pill").first.wait_for()
+        page.get_by_role("button", name=TRAIN).wait_for()
         wait_idle(page)
         m = page.evaluate(LAYOUT_JS)
         page.screenshot(path=str(ROOT / "test-output" / "layout-390.png"))

@@ -39,6 +39,7 @@ def test_ami_is_one_for_the_same_partition_and_near_zero_for_unrelated_ones():
     assert 0.2 < sim.adjusted_mutual_info(a, half) < 0.8
 
 
+@pytest.mark.slow  # imports scikit-learn (seconds)
 def test_ami_matches_scikit_learn():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(1)
@@ -129,6 +130,7 @@ def test_cli_writes_the_json_and_the_cache_answers_the_second_time(photos, tmp_p
     assert sim.measure(photos, sample=16, seed=1).details.get("cached") is None  # another draw: measured
 
 
+@pytest.mark.slow  # runs the ImageNet classifier
 def test_user_folder_and_zip_give_the_same_images_a_score(photos, tmp_path):
     from PIL import Image
 

@@ -50,6 +50,7 @@ def _assert_same(fast: torch.Tensor, ref: torch.Tensor) -> None:
     torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4 * max(1.0, scale))
 
 
+@pytest.mark.slow  # builds both real networks four times
 @pytest.mark.parametrize("pretrained", [False, True], ids=["random", "imagenet"])
 @pytest.mark.parametrize("name", list(B.SPECS))
 def test_folded_copy_removes_every_batchnorm_and_keeps_the_outputs(name, pretrained):

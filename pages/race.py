@@ -53,11 +53,13 @@ def main() -> None:
     except UserError as e:
         st.error(str(e))
         st.stop()
-    strip_slot = st.empty()  # the strip needs torch: filled after the cheap parts are drawn
-    strip_slot.caption("Counting the parameters of each stage…")
-
     snap = jobs.current("race")
     active = bool(snap and snap.status in jobs.ACTIVE)
+    # The strip needs torch: its place is filled after the cheap parts are drawn. While a race runs it goes
+    # below the live chart, so that the curves are on a 1280 x 720 projector screen without scrolling.
+    strip_slot = None if active else st.empty()
+    if strip_slot is not None:
+        strip_slot.caption("Counting the parameters of each stage…")
     c1.button("▷ Train all three", type="primary", disabled=active, on_click=jobs.start_race, args=(cfg,),
               width="stretch")
     c2.button("Stop", disabled=not active, on_click=jobs.stop, args=("race",), width="stretch")
@@ -71,6 +73,7 @@ def main() -> None:
         race_live.live(jobs.current("race"), chance)
 
     st.fragment(live, run_every=jobs.poll_every(snap))()
+    strip_slot = strip_slot or st.empty()
 
     try:
         stages = stage_table(settings["backbone"], len(info.classes))

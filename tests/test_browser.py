@@ -139,9 +139,6 @@ def test_phone_width_strip_stays_in_its_container_and_the_button_is_reachable(se
     assert m["label_width"] <= m["button_room"] + 1, f"'{TRAIN}' is cut: {m}"
 
 
-@pytest.mark.xfail(strict=True, reason="at 1280x720 the strip (about 240 px) sits between the title and the live "
-                                       "chart, so the first epoch's points (10-25 % accuracy, near the bottom of a "
-                                       "0-100 axis) are drawn near y = 935 px, below the fold")
 def test_a_curve_shows_without_scrolling_during_a_race_at_1280x720(server):
     height = 720
     with chromium(viewport={"width": 1280, "height": height}) as ctx:

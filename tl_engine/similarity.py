@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from .cli_args import write_json_atomic
 from .errors import DataError
 from .specs import SPECS
 
@@ -169,20 +168,6 @@ def cache_path() -> Path:
     return default_path().parent / "similarity.json"
 
 
-def write_json_atomic(path: str | Path, obj: dict) -> None:
-    """Write to a temp file in the same folder, then rename: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_cache(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
@@ -264,6 +249,7 @@ def measure(dataset: str, backbone: str = "mobilenet_v2", sample: int = 200, see
     if use_cache:
         cached = _read_cache(path)  # re-read just before writing: another process may have added entries
         cached[key] = result.to_dict()
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, cached)
     return result
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from .similarity import BACKBONES, METHOD, Similarity, measure, write_json_atomic
+from .cli_args import check_writable, write_json_atomic
+from .similarity import BACKBONES, METHOD, Similarity, measure
 
 DESCRIPTION = f"""\
 Run the pretrained backbone with its original 1,000-class ImageNet head on a class-balanced sample of the
@@ -54,6 +55,7 @@ def format_result(r: Similarity) -> str:
 
 
 def cmd_similarity(a: argparse.Namespace) -> int:
+    check_writable(a.json)  # before half a minute of work, not after
     result = measure(a.dataset, backbone=a.backbone, sample=a.sample, seed=a.seed, use_cache=not a.no_cache)
     print(format_result(result))
     secs = result.details.get("seconds")

@@ -6,7 +6,6 @@ import io
 import itertools
 import json
 import threading
-import time
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -201,22 +200,18 @@ def test_sweep_with_seeds_stores_runs_and_reuses_them_without_training(tmp_path,
         raise AssertionError("a stored run was trained again")
 
     monkeypatch.setattr(tl_engine.train, "Race", no_training)
-    t0 = time.perf_counter()
     again = list(run_sweep("freeze", TINY, store, ks=[7], seeds=2))
-    assert time.perf_counter() - t0 < 2.0
     assert [r.reused for r in again] == [True] * 4
     assert [r.result.epochs for r in again] == [r.result.epochs for r in fresh]
 
 
 @pytest.mark.slow
-def test_k7_is_cheap_because_the_frozen_body_runs_once():
-    cfg = replace(TINY, train_size=32, test_size=32, resolution=48, epochs=3)
+def test_k7_trains_only_the_head():
+    # How much cheaper k = 7 is, is a benchmark's question (bench_sweep), not a timed test's.
+    cfg = replace(TINY, train_size=32, test_size=32, resolution=48, epochs=1)
     k7, k0 = itertools.islice(run_sweep("freeze", cfg, None, ks=[7, 0]), 2)
     assert k7.summary["finetune"].trainable_params < k0.summary["finetune"].trainable_params / 100
-    # After epoch 1 (which caches the frozen body's output) k = 7 only trains the head: a large margin, so
-    # other processes on a busy 2-core machine cannot flip the comparison.
-    later = [sum(e.seconds for e in r.result.epochs[1:]) for r in (k7, k0)]
-    assert later[0] < 0.2 * later[1]
+    assert k7.summary["finetune"].delta_theta["s7"] == 0.0 < k0.summary["finetune"].delta_theta["stem"]
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import zipfile
 import pytest
 from browser_support import OUT, RACE_POINTS_JS, TINY, chromium, start_race, streamlit_server, wait_idle
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tl_ui.builder import MIN_PER_CLASS, SHOT_SIZE
 
@@ -45,8 +46,17 @@ def _shoot(page, name: str, n: int) -> None:
             page.wait_for_timeout(250)
         else:
             raise AssertionError(f"the camera for {name!r} never showed a picture")
-        cam.get_by_role("button", name="Take Photo").click()
-        page.get_by_text(f"{name} · {i} image{'s' if i > 1 else ''}", exact=True).wait_for()
+        done = page.get_by_text(f"{name} · {i} image{'s' if i > 1 else ''}", exact=True)
+        for _attempt in range(3):  # a click on a camera that is still being replaced is lost: click again
+            cam.get_by_role("button", name="Take Photo").click()
+            try:
+                done.wait_for(timeout=15_000)
+                break
+            except PlaywrightTimeout:
+                cam = page.locator('[data-testid="stCameraInput"]').filter(has_text=f"Take a photo of “{name}”")
+                cam.scroll_into_view_if_needed()
+        else:
+            raise AssertionError(f"three clicks on 'Take Photo' never gave {name!r} its image {i}")
         wait_idle(page)
         page.wait_for_timeout(300)  # the pattern moves on: the next shot is a different picture
 

@@ -30,7 +30,7 @@ def save_trained(race, folder: str | Path) -> str:
     for name, net in race.models.items():
         export_torchscript(net, data.classes, cfg.resolution, bspec.mean, bspec.std, out / f"{name}.pt", grey=data.grey)
     nets = dict(race.models)
-    imagenet = build(cfg.backbone, len(data.classes), pretrained=True).eval()
+    imagenet = build(cfg.backbone, len(data.classes)).eval()  # the shipped ImageNet weights, untouched
     arrays: dict[str, np.ndarray] = {f"filters_{s}": first_layer_filters(n) for s, n in nets.items()}
     arrays["filters_imagenet"] = first_layer_filters(imagenet)
     x, y = data.x_test[:MAX_MAP_POINTS].cpu(), data.y_test[:MAX_MAP_POINTS].cpu().numpy()

@@ -35,7 +35,7 @@ class Strategy:
 
 STRATEGIES: dict[str, Strategy] = {
     "scratch": Strategy(
-        "scratch", "Scratch", pretrained=False, freezes="none",
+        "scratch", "Scratch", False, "none",  # random init; nothing worth freezing
         # A random network changes fast and a 500-image epoch is only 16 steps: with torch's default
         # 0.1, BatchNorm's running statistics lag so far behind that the test-time network predicts
         # one class for several epochs. A faster average keeps them current (see README "Tuning").
@@ -44,13 +44,13 @@ STRATEGIES: dict[str, Strategy] = {
         blurb="Same network, random weights; every layer learns from your images only.",
     ),
     "frozen": Strategy(
-        "frozen", "Frozen", pretrained=True, freezes="all",
+        "frozen", "Frozen", True, "all",  # θpre from the weight package; all seven stages locked
         bn_momentum=0.1,  # irrelevant (every BatchNorm is frozen), torch's default
         formula="θ = θpre (locked) + new head",
         blurb="ImageNet features used as they are; only a new classifier on top is trained.",
     ),
     "finetune": Strategy(
-        "finetune", "Fine-tune", pretrained=True, freezes="k",
+        "finetune", "Fine-tune", True, "k",  # θpre from the weight package; the first k stages locked
         bn_momentum=0.1,  # starts from ImageNet statistics and moves gently: the default suits
         formula="θ = θpre + Δθ (last stages) + new head",
         blurb="Start from ImageNet, keep the first k stages, gently adjust the rest at a low learning rate.",

@@ -147,8 +147,16 @@ def _try_photo(models_dir: str, summary: dict) -> None:
     src = shot or up
     if src is None:
         return
+    from tl_engine.images import FORMATS, MAX_FILE_BYTES, MAX_IMAGE_PIXELS
+
+    data = src.getvalue()
     try:
-        image = Image.open(io.BytesIO(src.getvalue()), formats=["PNG", "JPEG", "BMP", "GIF", "WEBP"])
+        image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+        w, h = image.size  # from the header: the same caps as every upload, checked before decoding
+        if len(data) > MAX_FILE_BYTES or w * h > MAX_IMAGE_PIXELS:
+            st.error(f"That photo is too large (at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels and "
+                     f"{MAX_FILE_BYTES // 2**20} MB): take a smaller one.")
+            return
         image.load()
     except Exception:  # noqa: BLE001 (any undecodable photo is one clear message)
         st.error("That file could not be read as a PNG, JPEG, BMP, GIF or WebP image.")

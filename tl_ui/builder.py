@@ -103,6 +103,7 @@ def builder_panel() -> Upload | None:
                 st.warning(f"At most {MAX_CLASSES} classes.")
             else:
                 b.classes[clean] = []
+    _camera(b)
     for c in list(b.classes):
         _class_box(b, c)
     ok, why = b.ready()
@@ -123,6 +124,26 @@ def builder_panel() -> Upload | None:
     return made
 
 
+def _camera(b: Builder) -> None:
+    """One camera for the class picked above it (one live stream, not one per class: the browser stays light)."""
+    open_ = [c for c, ims in b.classes.items() if len(ims) < MAX_PER_CLASS]
+    if not open_:
+        return
+    if st.session_state.get(keys.CAMERA_TARGET) not in open_:  # a class was removed or filled up
+        st.session_state[keys.CAMERA_TARGET] = open_[0]
+    target = st.radio("Shots go to", open_, horizontal=True, key=keys.CAMERA_TARGET)
+    # Keyed by class and round: a new class or a taken shot gives a fresh widget, so one click is one shot.
+    shot = st.camera_input(f"Take a photo of “{target}”", key=f"tl_cam_{target}_{b.camera_round}")
+    if shot is not None:
+        data = _normalise(shot.getvalue())
+        if data is not None:
+            b.classes[target].append(data)
+        else:
+            st.session_state[f"tl_bad_{target}"] = "That shot could not be read; take it again."
+        b.camera_round += 1
+        st.rerun()
+
+
 def _class_box(b: Builder, c: str) -> None:
     ims = b.classes[c]
     with st.container(border=True):
@@ -132,13 +153,6 @@ def _class_box(b: Builder, c: str) -> None:
             del b.classes[c]
             st.rerun()
         if len(ims) < MAX_PER_CLASS:
-            shot = st.camera_input(f"Take a photo of “{c}”", key=f"tl_cam_{c}_{b.camera_round}")
-            if shot is not None:
-                data = _normalise(shot.getvalue())
-                if data is not None:
-                    ims.append(data)
-                b.camera_round += 1  # a fresh camera widget: the next click takes the next shot
-                st.rerun()
             files = st.file_uploader(f"…or drop images of “{c}”", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
                                      accept_multiple_files=True, key=f"tl_files_{c}_{b.camera_round}")
             if files:

@@ -8,5 +8,6 @@ SWEEP_WAS_ACTIVE = "tl_sweep_was_active"
 FIGURES = "tl_figures"  # (key, figures) of the race page: rebuilt only when a new epoch arrived
 X_SECONDS = "x_seconds"  # the race chart's x-axis toggle (a widget key)
 BUILDER = "tl_builder"  # the dataset builder's classes and images
+CAMERA_TARGET = "tl_cam_target"  # the builder's class that the next camera shot goes to
 WIDGET_PREFIX = "w_"  # race-settings widgets: "w_train_size", ...
 XP_PREFIX = "xp_"  # experiment-settings widgets

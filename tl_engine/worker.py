@@ -8,9 +8,10 @@ in a Ray task (over a Ray queue). The messages, in order:
 - ``("total", n)``: a sweep's planned runs (races know theirs from the config);
 - ``("event", EpochResult.to_dict())``: a race's epoch;
 - ``("progress", {...})`` and ``("run", {"result": RaceResult.to_dict(), "reused": bool})``: a sweep's;
+- ``("result", RaceResult.to_dict())``: a race's result, finished or stopped (sent as soon as the last
+  epoch is in: a page shows the verdict while the models below are still being written);
 - ``("models", folder)``: with ``keep_models``, the folder :func:`tl_engine.keep.save_trained` filled
   (``<strategy>.pt`` TorchScript files, ``inside.npz``);
-- ``("result", RaceResult.to_dict())``: a race's result, finished or stopped;
 - ``("end", {"status": "done" | "stopped" | "error", "error": message or None})``: always last.
 
 A finished race is written to the results store *before* "end", so a page that sees "done" and asks again
@@ -94,15 +95,16 @@ def _race(spec: JobSpec, emit: Emit, stop: StopFlag) -> str:
         emit("event", event.to_dict())
     result = race.result()
     if result.completed:
-        if spec.keep_models and spec.models_dir:
-            from .keep import save_trained  # TorchScript per strategy + what the look-inside views need
-
-            emit("models", save_trained(race, spec.models_dir))
         try:
             ResultStore(spec.store_path).put(result, kind="race")
         except StoreError as e:  # a damaged store must not turn a finished race into an error
             log.warning("finished race not stored: %s", e)
+    # The result first: a page shows the verdict now, not after the exports below (seconds of compute).
     emit("result", result.to_dict())
+    if result.completed and spec.keep_models and spec.models_dir:
+        from .keep import save_trained  # TorchScript per strategy + what the look-inside views need
+
+        emit("models", save_trained(race, spec.models_dir))
     return "done" if result.completed else "stopped"
 
 

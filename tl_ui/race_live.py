@@ -45,6 +45,10 @@ def _status_line(snap: JobSnapshot) -> None:
                 f"runs at full speed){wait}.")
         st.button("Leave the queue", on_click=jobs.stop, args=("race",), key="tl_leave_queue")
         return
+    if snap.status == "running" and snap.result is not None:
+        st.progress(1.0, text="Every epoch is done · preparing the look-inside views and the models to take "
+                              "home…")
+        return
     if snap.status == "running":
         elapsed = time.time() - (snap.started_at or time.time())
         slowest = min(done.values())
@@ -86,8 +90,8 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
         plot(race_fig, key="race_chart")
     with tab_loss:
         plot(loss_fig, key="loss_chart")
-    if snap.status not in jobs.ACTIVE and snap.events:
-        show_result(snap)
+    if snap.events and (snap.result is not None or snap.status not in jobs.ACTIVE):
+        show_result(snap)  # as soon as the result is in (the look-inside views follow when the job ends)
 
 
 def _race_live(cfg) -> None:

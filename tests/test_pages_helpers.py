@@ -116,19 +116,37 @@ def test_two_tabs_asking_for_the_same_race_share_one_job(tiny_cfg, tmp_path):
     s = Scheduler(workers=1, backend="thread", store_path=tmp_path / "r.sqlite")
     try:
         blocker = s.submit_race(replace(tiny_cfg, train_size=200, epochs=20))  # holds the only slot
-        tab_a, tab_b = jobs.Watching(s), jobs.Watching(s)
+        tab_a, tab_b = jobs.Watching(), jobs.Watching()
         cfg = replace(tiny_cfg, seed=3)
         for tab in (tab_a, tab_b):
-            tab.watch("race", s.submit_race(cfg, keep_models=True))
+            tab.watch(s, "race", s.submit_race(cfg, keep_models=True))
         races = [j for j in s.jobs() if j.cfg == cfg]
         assert len(races) == 1 and races[0].watchers == 2 and races[0].status == "queued"
         assert tab_a.jobs == tab_b.jobs == {"race": races[0].id}
         tab_a.release_all()  # one tab closed: the other still watches, the job stays
         assert s.snapshot(races[0].id).status == "queued" and s.snapshot(races[0].id).watchers == 1
-        tab_b.watch("race", s.submit_race(replace(cfg, seed=4)))  # a new race replaces the one it watched
+        tab_b.watch(s, "race", s.submit_race(replace(cfg, seed=4)))  # a new race replaces the one it watched
         assert s.snapshot(races[0].id).status == "stopped"  # nobody watches it: it left the queue
         tab_b.release_all()
         s.release(blocker)
         assert all(j.status == "stopped" for j in s.jobs())
     finally:
         s.shutdown()
+
+
+def test_the_race_page_paints_its_controls_before_torch_loads():
+    """Every module the race page imports at its top is torch-free (torch's import costs seconds on the first
+    paint of a fresh server), and a tab that starts no job starts no scheduler."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    tree = ast.parse((root / "pages" / "race.py").read_text())
+    imports = "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
+                        and getattr(n, "module", "") != "__future__")
+    code = f"{imports}\nimport sys\nprint(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout[:300]
+

@@ -72,6 +72,7 @@ def page(query: dict[str, str] | None = None) -> AppTest:
 def test_page_renders_with_strip_pills_and_teaching_panel(made, monkeypatch):
     at = page()
     assert not at.exception
+    assert made == []  # a tab that starts no job starts no scheduler (nor its worker processes)
     assert [b.label for b in at.button][:2] == [TRAIN, STOP]
     assert not at.button[0].disabled and at.button[1].disabled  # nothing to stop yet
     assert markdown_with(at, 'class="tl-strip"').count("trainable: ") == 3

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import EpochResult, RaceResult, RunConfig
+from .machine import usable_cpus
 from .sweep import Progress, SweepRun, plan, run_cost
-from .torchutil import usable_cpus
 
 WORKERS_ENV = "TL_RACE_WORKERS"
 CORES_PER_JOB = 2  # below two threads a race barely uses its core's vector units; one job per two cores

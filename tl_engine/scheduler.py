@@ -28,8 +28,8 @@ from .config import RaceResult, RunConfig
 from .errors import StoreError
 from .job_backends import Backend, make_backend
 from .job_state import FINAL, Job, JobSnapshot, cuda_count, default_workers, estimate_waits, sweep_plan
+from .machine import usable_cpus
 from .store import ResultStore, config_id
-from .torchutil import usable_cpus
 from .worker import JobSpec, project_env
 
 __all__ = ["Scheduler", "JobSnapshot", "default_workers"]

@@ -25,15 +25,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from statistics import fmean
-from typing import TextIO
-
-import pandas as pd
+from typing import TYPE_CHECKING, TextIO
 
 from .checks import validate
 from .config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RaceResult, RunConfig, StrategySummary
 from .errors import ConfigError
 from .noise import Point
 from .verdicts import Verdict, best_k, claim_500_vs_5000, domain_gains, domain_verdict
+
+if TYPE_CHECKING:  # pandas loads only for the CSV (0.3 s: not on a page's first paint)
+    import pandas as pd
 
 KINDS: tuple[str, ...] = ("freeze", "size", "domain")
 SIZES: tuple[int, ...] = (50, 100, 200, 500, 1000, 2000, 5000)  # log-spaced learning-curve points
@@ -255,6 +256,8 @@ CSV_COLUMNS = ["run", "reused", "device", *_CONFIG_COLS, *_EPOCH_COLS]
 
 def to_frame(runs: Iterable[SweepRun]) -> pd.DataFrame:
     """One row per run x strategy x epoch, with the run's config columns (what the CSV holds)."""
+    import pandas as pd
+
     rows = [{"run": i, "reused": r.reused, "device": r.result.device,
              **{**r.config.to_dict(), "strategies": "+".join(r.config.strategies)}, **e.to_dict()}
             for i, r in enumerate(runs) for e in r.result.epochs]
@@ -272,6 +275,8 @@ def csv_text(runs: Iterable[SweepRun]) -> str:
 
 def read_csv(path: str | Path | TextIO) -> list[SweepRun]:
     """Inverse of :func:`to_csv` (summaries are recomputed from the epochs)."""
+    import pandas as pd
+
     casts = {"int": int, "float": float, "str": str, "bool": lambda v: str(v).lower() in ("true", "1")}
     types = {f.name: str(f.type) for f in (*fields(RunConfig), *fields(EpochResult))}
 

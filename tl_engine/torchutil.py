@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +12,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .errors import ConfigError
+from .machine import usable_cpus  # noqa: F401  (re-exported: the engine's callers import it from here)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,19 +89,6 @@ def batch_sizes(n: int, batch_size: int) -> list[int]:
         last = sizes.pop()
         sizes[-1] += last
     return sizes
-
-
-def usable_cpus() -> int:
-    """How many CPUs this process may run on: its affinity mask, not the machine's count.
-
-    In a container or under ``taskset`` ``os.cpu_count()`` reports every core of the host, and a
-    torch thread pool that large oversubscribes the few cores we actually get (slower, not faster).
-    """
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
-        n = os.cpu_count() or 1
-    return max(1, n)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

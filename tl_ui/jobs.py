@@ -29,23 +29,27 @@ def scheduler() -> Scheduler:
 class Watching:
     """The jobs one browser session watches, by role ("race", "sweep"): at most one of each."""
 
-    def __init__(self, sched: Scheduler):
-        self.sched = sched  # kept here: on_release runs outside any script run, where scheduler() is unsafe
+    def __init__(self) -> None:
+        # The scheduler is kept here once a job is watched: on_release runs outside any script run, where
+        # scheduler() is unsafe. Not before: a tab that never starts a job never starts the scheduler.
+        self.sched: Scheduler | None = None
         self.lock = threading.Lock()
         self.jobs: dict[str, str] = {}
 
-    def watch(self, role: str, job_id: str) -> None:
+    def watch(self, sched: Scheduler, role: str, job_id: str) -> None:
         with self.lock:
+            self.sched = sched
             old = self.jobs.get(role)
             self.jobs[role] = job_id
         if old is not None and old != job_id:
-            self.sched.release(old)
+            sched.release(old)
 
     def release_all(self) -> None:
         with self.lock:
             ids, self.jobs = list(self.jobs.values()), {}
         for job_id in ids:
-            self.sched.release(job_id)
+            if self.sched is not None:
+                self.sched.release(job_id)
 
 
 def _release(w: Watching) -> None:
@@ -54,7 +58,7 @@ def _release(w: Watching) -> None:
 
 @st.cache_resource(scope="session", on_release=_release, show_spinner=False)
 def watching() -> Watching:
-    return Watching(scheduler())
+    return Watching()
 
 
 def start_race(cfg: RunConfig, reuse: bool = True) -> str:
@@ -65,7 +69,7 @@ def start_race(cfg: RunConfig, reuse: bool = True) -> str:
     """
     sched = scheduler()
     job_id = sched.submit_race(cfg, reuse=reuse, keep_models=not (reuse and _stored(sched, cfg)))
-    watching().watch("race", job_id)
+    watching().watch(sched, "race", job_id)
     return job_id
 
 
@@ -77,8 +81,9 @@ def _stored(sched: Scheduler, cfg: RunConfig) -> bool:
 
 
 def start_sweep(kind: str, cfg: RunConfig, opts: dict) -> str:
-    job_id = scheduler().submit_sweep(kind, cfg, opts)
-    watching().watch("sweep", job_id)
+    sched = scheduler()
+    job_id = sched.submit_sweep(kind, cfg, opts)
+    watching().watch(sched, "sweep", job_id)
     return job_id
 
 

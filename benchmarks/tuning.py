@@ -12,11 +12,12 @@ do not depend on who races beside it):
 - scratch: ``lr_scratch`` in {1e-3, 3e-3, 1e-2}, then scratch's BatchNorm momentum 0.1 vs 0.5 at the chosen
   learning rate.
 
-Each setting is chosen by its mean *final validation* accuracy over the seeds. When the best is within the
-noise of the runner-up (the rule of :mod:`tl_engine.noise` with the validation set's size: 2 binomial
-standard errors of the difference, or the seeds' paired 95 % interval, whichever is larger), the choice is
-"within noise" and the current default is kept if it is among the tied settings. Test accuracy is read only
-for the chosen settings, once, after every choice is made; validation is reported for every grid point.
+Each setting is chosen by its mean *final validation* accuracy over the seeds, always (the old defaults were
+once chosen on test images: a tie-break in their favour would let the test set choose again). When the best
+is within the noise of the runner-up (the rule of :mod:`tl_engine.noise` with the validation set's size: 2
+binomial standard errors of the difference, or the seeds' paired 95 % interval, whichever is larger), the
+choice is reported as "within noise": the grid could not tell those settings apart. Test accuracy is read
+only for the chosen settings, once, after every choice is made; validation is reported for every grid point.
 
 Races come from the results store (``$TL_RACE_DATA`` or ``data/``) when they ran before, so a rerun is free.
 BatchNorm momentum is strategy data, not a RunConfig field, so the store's key cannot tell momentum 0.1 from
@@ -166,7 +167,7 @@ def measure(runner: Runner, strategy: str, setting: dict[str, float], bn_momentu
 
 
 def choose(points: list[dict], default_index: int) -> dict:
-    """The best mean validation accuracy; within noise of the runner-up keeps the default if it is tied."""
+    """The best mean validation accuracy, and whether the runner-up is within noise of it."""
     samples = [Sample.accuracy({p["seed"]: p["final_val_acc"] for p in pt["per_seed"]}, BASE.val_size)
                for pt in points]
     order = sorted(range(len(points)), key=lambda i: samples[i].mean, reverse=True)
@@ -175,7 +176,7 @@ def choose(points: list[dict], default_index: int) -> dict:
     tied = [best] + [i for i in order[1:] if not gaps[i].clear]
     gap = gaps[runner_up]
     within_noise = not gap.clear
-    chosen = default_index if within_noise and default_index in tied else best
+    chosen = best
     return {
         "best_by_val": best, "runner_up": runner_up, "chosen": chosen, "default": default_index,
         "status": "within noise" if within_noise else "clear",
@@ -253,9 +254,9 @@ def main() -> int:
                    "seeds": list(SEEDS)}
     out["rule"] = ("choose by mean final validation accuracy over the seeds; a best within the noise of the "
                    "runner-up (tl_engine.noise.compare with the validation size: the larger of 2 binomial SE "
-                   "of the difference and the seeds' paired 95 % t interval) is 'within noise', and then the "
-                   "current default is kept if it is among the settings tied with the best. Test accuracy is "
-                   "read only for the chosen settings, after all choices.")
+                   "of the difference and the seeds' paired 95 % t interval) is reported as 'within noise' "
+                   "but still chosen (no tie-break in favour of the old, test-chosen defaults). Test accuracy "
+                   "is read only for the chosen settings, after all choices.")
     out["machine"] = {"device": str(runner.device), "usable_cpus": usable_cpus(), "cpu_count": os.cpu_count(),
                       "load_average_start": [round(x, 2) for x in load_start],
                       "load_average_end": [round(x, 2) for x in os.getloadavg()],
@@ -314,7 +315,7 @@ def table(out: dict) -> str:
                            for i, p in enumerate(d["grid"]))
         vals = " / ".join(("**" + _pct(p["val"]) + "**") if i == c["chosen"] else _pct(p["val"])
                           for i, p in enumerate(d["grid"]))
-        why = c["status"] + ("" if c["status"] == "clear" else ", default kept" if c["kept_default"] else "")
+        why = c["status"]
         test = out["test_once"][s]["test"] if s != "scratch" else None
         rows.append(f"| {names[s]} | {tried} | {vals} | {fmt(d['chosen_setting'])} ({why}: best - runner-up "
                     f"{c['best_minus_runner_up']['words']}) | {_pct(test) if test else 'see next row'} |")
@@ -324,7 +325,7 @@ def table(out: dict) -> str:
                        for i, p in enumerate(m["grid"]))
     vals = " / ".join(("**" + _pct(p["val"]) + "**") if i == c["chosen"] else _pct(p["val"])
                       for i, p in enumerate(m["grid"]))
-    why = c["status"] + ("" if c["status"] == "clear" else ", default kept" if c["kept_default"] else "")
+    why = c["status"]
     rows.append(f"| scratch BatchNorm momentum (at `lr_scratch` = {m['at']['lr_scratch']:g}) | {tried} | {vals} | "
                 f"{m['chosen_bn_momentum']:g} ({why}: best - runner-up {c['best_minus_runner_up']['words']}) | "
                 f"{_pct(out['test_once']['scratch']['test'])} |")

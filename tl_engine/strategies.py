@@ -36,9 +36,9 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {
     "scratch": Strategy(
         "scratch", "Scratch", False, "none",  # random init; nothing worth freezing
-        # A random network changes fast and a 500-image epoch is only 16 steps: with torch's default
-        # 0.1, BatchNorm's running statistics lag so far behind that the test-time network predicts
-        # one class for several epochs. A faster average keeps them current (see README "Tuning").
+        # Chosen on validation against torch's default 0.1: 72.7 vs 72.3 % final validation accuracy (3 seeds,
+        # within noise; README "Tuning"). Why it can matter: a random network changes fast and a 500-image
+        # epoch is only 16 steps, so slowly averaged running statistics lag behind the weights.
         bn_momentum=0.5,
         formula="θ learned from random init",
         blurb="Same network, random weights; every layer learns from your images only.",
@@ -53,7 +53,7 @@ STRATEGIES: dict[str, Strategy] = {
         "finetune", "Fine-tune", True, "k",  # θpre from the weight package; the first k stages locked
         bn_momentum=0.1,  # starts from ImageNet statistics and moves gently: the default suits
         formula="θ = θpre + Δθ (last stages) + new head",
-        blurb="Start from ImageNet, keep the first k stages, gently adjust the rest at a low learning rate.",
+        blurb="Start from ImageNet, keep the first k stages, and train the rest on from their ImageNet weights.",
     ),
 }
 assert tuple(STRATEGIES) == STRATEGY_NAMES

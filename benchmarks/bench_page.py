@@ -106,10 +106,16 @@ async def measure_browser(a, work: Path) -> dict:
                   f"(all Chromium {idle['chromium']['percent_of_one_core']:.2f} %)", flush=True)
 
             # (b) one race pressed in this tab
+            meter = web.CpuMeter(srv.pid)
+            meter.start()
             t_click = await web.press_train(page)
             race = await web.watch_race(page, t_click, a.timeout)
+            race["cpu"] = meter.stop()  # the server's tree includes its worker: the page's share is told apart below
             out["one_race"] = race
-            print(f"(b) one race: first points {race['first_points']} s, verdict {race['verdict']} s", flush=True)
+            print(f"(b) one race: first points {race['first_points']} s, verdict {race['verdict']} s; "
+                  f"server process {race['cpu']['server_main']['percent_of_one_core']:.1f} % of one core (its tree, "
+                  f"worker included: {race['cpu']['server']['percent_of_one_core']:.0f} %), "
+                  f"Chromium renderers {race['cpu']['renderers']['percent_of_one_core']:.1f} %", flush=True)
             await page.context.close()
         out["one_race"]["store"] = stored(srv.store_file)
 

@@ -112,7 +112,8 @@ class CpuMeter:
     def _sample(self) -> dict[str, dict[int, int]]:
         procs = processes()
         server = {p.pid: p.cpu_ticks for p in tree(self.server_pid, procs)}
-        return {"server": server,
+        main = procs.get(self.server_pid)
+        return {"server": server, "server_main": {main.pid: main.cpu_ticks} if main else {},
                 "renderers": {p.pid: p.cpu_ticks for p in chromium_procs(procs, set(server), True)},
                 "chromium": {p.pid: p.cpu_ticks for p in chromium_procs(procs, set(server), False)}}
 

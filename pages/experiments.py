@@ -213,7 +213,14 @@ def main() -> None:
     c2.button("Stop", disabled=not active, on_click=jobs.stop, args=("sweep",), width="stretch", key="xp_stop")
     c3.caption(f"{len(grid)} races, {stored} already in the results store")
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
-    st.fragment(results, run_every=jobs.poll_every(snap))()
+    every = jobs.poll_plan(snap)
+
+    def poll() -> None:
+        if jobs.poll_drifted(jobs.current("sweep"), every):
+            st.rerun()  # tabs came or went: the full run computes this tab's share of the poll budget again
+        results()
+
+    st.fragment(poll, run_every=every)()
 
 
 main()

@@ -69,10 +69,15 @@ def main() -> None:
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
     chance = 1 / len(info.classes)
 
-    def live() -> None:
-        race_live.live(jobs.current("race"), chance)
+    every = jobs.poll_plan(snap)
 
-    st.fragment(live, run_every=jobs.poll_every(snap))()
+    def live() -> None:
+        now = jobs.current("race")
+        if jobs.poll_drifted(now, every):
+            st.rerun()  # tabs came or went: the full run computes this tab's share of the poll budget again
+        race_live.live(now, chance)
+
+    st.fragment(live, run_every=every)()
     strip_slot = strip_slot or st.empty()
 
     try:

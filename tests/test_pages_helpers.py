@@ -109,6 +109,10 @@ def test_poll_only_while_a_job_is_queued_or_running():
     assert jobs.poll_every(None) is None
     assert jobs.poll_every(snap) == jobs.poll_every(replace(snap, status="running")) == jobs.POLL_SECONDS
     assert all(jobs.poll_every(replace(snap, status=s)) is None for s in ("done", "stopped", "error"))
+    # A class shares the server's poll budget: 20 polling tabs poll 20 / POLLS_PER_SECOND s apart, capped.
+    assert jobs.poll_every(snap, tabs=20) == min(jobs.POLL_MAX_SECONDS, 20 / jobs.POLLS_PER_SECOND) > jobs.POLL_SECONDS
+    assert jobs.poll_every(snap, tabs=1000) == jobs.POLL_MAX_SECONDS
+    assert jobs.poll_every(snap, tabs=2) == jobs.POLL_SECONDS
 
 
 @pytest.mark.slow
@@ -123,8 +127,10 @@ def test_two_tabs_asking_for_the_same_race_share_one_job(tiny_cfg, tmp_path):
         races = [j for j in s.jobs() if j.cfg == cfg]
         assert len(races) == 1 and races[0].watchers == 2 and races[0].status == "queued"
         assert tab_a.jobs == tab_b.jobs == {"race": races[0].id}
+        assert s.watching_tabs() == 3  # the blocker's submitter and the two tabs: each polls
         tab_a.release_all()  # one tab closed: the other still watches, the job stays
         assert s.snapshot(races[0].id).status == "queued" and s.snapshot(races[0].id).watchers == 1
+        assert s.watching_tabs() == 2
         tab_b.watch(s, "race", s.submit_race(replace(cfg, seed=4)))  # a new race replaces the one it watched
         assert s.snapshot(races[0].id).status == "stopped"  # nobody watches it: it left the queue
         tab_b.release_all()

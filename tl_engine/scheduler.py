@@ -159,6 +159,11 @@ class Scheduler:
             ids = list(self._jobs)
         return [self.snapshot(j) for j in ids if j in self._jobs]
 
+    def watching_tabs(self) -> int:
+        """Tabs watching a queued or running job (each of them polls): the pages share a poll budget."""
+        with self._lock:
+            return sum(j.watchers for j in self._jobs.values() if j.status in ("queued", "running"))
+
     def threads_in_use(self) -> int:
         """Torch threads of the jobs holding a slot now (never more than the usable cores)."""
         with self._lock:

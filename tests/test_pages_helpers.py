@@ -12,7 +12,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tl_engine.config import RunConfig
+from tl_engine.config import EpochResult, RunConfig
 from tl_engine.scheduler import JobSnapshot, Scheduler
 from tl_ui import jobs
 
@@ -107,12 +107,16 @@ def test_poll_only_while_a_job_is_queued_or_running():
     snap = JobSnapshot("race", "j", RunConfig(), "queued", (), 6, 0.0, None, 1, None, None, None, None, None, 1,
                        None, None)
     assert jobs.poll_every(None) is None
-    assert jobs.poll_every(snap) == jobs.poll_every(replace(snap, status="running")) == jobs.POLL_SECONDS
+    assert jobs.poll_every(snap) == jobs.POLL_SECONDS  # queued
+    assert jobs.poll_every(replace(snap, status="running")) == jobs.POLL_FIRST_SECONDS  # no epoch yet
+    epoch = EpochResult("scratch", 1, 1.0, 0.5, 1.0, 0.5, 10, 1.0, 1.0, 100.0)
+    assert jobs.poll_every(replace(snap, status="running", events=(epoch,))) == jobs.POLL_SECONDS
     assert all(jobs.poll_every(replace(snap, status=s)) is None for s in ("done", "stopped", "error"))
     # A class shares the server's poll budget: 20 polling tabs poll 20 / POLLS_PER_SECOND s apart, capped.
     assert jobs.poll_every(snap, tabs=20) == min(jobs.POLL_MAX_SECONDS, 20 / jobs.POLLS_PER_SECOND) > jobs.POLL_SECONDS
     assert jobs.poll_every(snap, tabs=1000) == jobs.POLL_MAX_SECONDS
     assert jobs.poll_every(snap, tabs=2) == jobs.POLL_SECONDS
+    assert jobs.poll_every(replace(snap, status="running"), tabs=8) == 2.0  # the budget outweighs the first poll
 
 
 @pytest.mark.slow

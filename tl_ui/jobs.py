@@ -16,11 +16,14 @@ from tl_engine.config import RunConfig
 from tl_engine.errors import UserError
 from tl_engine.scheduler import JobSnapshot, Scheduler
 
-# How often a tab asks for news while its job is queued or running. An epoch takes seconds, and the elapsed
-# time on the page is in whole seconds: once a second is live enough. With many tabs polling, the server's
-# budget is shared: POLLS_PER_SECOND fragment runs a second for all tabs together (one costs 4-10 ms of the
-# server, measured), so a class of 20 tabs polls every 5 s each and training keeps the cores.
-POLL_SECONDS = 1.0
+# How often a tab asks for news while its job is queued or running. Every poll costs the browser ~0.1 s of
+# CPU (Streamlit's frontend redraws the fragment; measured 12-18 % of a core at one poll a second, on the
+# same cores as training when a teacher's laptop is both server and projector). So: once a second until
+# the first epoch is in (the curves should appear at once), then every 2 s (an epoch of the default race
+# takes 2-7 s). With many tabs the server's budget is shared: POLLS_PER_SECOND fragment runs a second for
+# all tabs together (one costs the server 4-10 ms, measured), so a class of 20 tabs polls every 5 s each.
+POLL_FIRST_SECONDS = 1.0
+POLL_SECONDS = 2.0
 POLLS_PER_SECOND = 4.0
 POLL_MAX_SECONDS = 5.0
 ACTIVE = ("queued", "running")
@@ -107,10 +110,12 @@ def stop(role: str) -> None:
 
 def poll_every(snap: JobSnapshot | None, tabs: int = 1) -> float | None:
     """The live fragment's ``run_every``: while the job is queued or running (never when idle), every
-    :data:`POLL_SECONDS`, slower when ``tabs`` (all tabs polling this server) would exceed the budget."""
+    :data:`POLL_FIRST_SECONDS` until its first epoch, then :data:`POLL_SECONDS`; slower when ``tabs`` (all
+    tabs polling this server) would exceed the server's budget."""
     if snap is None or snap.status not in ACTIVE:
         return None
-    return min(POLL_MAX_SECONDS, max(POLL_SECONDS, tabs / POLLS_PER_SECOND))
+    own = POLL_FIRST_SECONDS if snap.status == "running" and not snap.events else POLL_SECONDS
+    return min(POLL_MAX_SECONDS, max(own, tabs / POLLS_PER_SECOND))
 
 
 def poll_plan(snap: JobSnapshot | None) -> float | None:
@@ -119,8 +124,8 @@ def poll_plan(snap: JobSnapshot | None) -> float | None:
 
 
 def poll_drifted(snap: JobSnapshot | None, run_every: float | None) -> bool:
-    """Whether the interval a page's fragment was given is now off by 2x or more (tabs came or went): the page
-    then reruns once in full, which recomputes it."""
+    """Whether the interval a page's fragment was given is now off by 2x or more (the first epoch arrived, or
+    tabs came or went): the page then reruns once in full, which recomputes it."""
     want = poll_plan(snap)
     if want is None or run_every is None:
         return False

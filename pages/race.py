@@ -41,6 +41,13 @@ def stage_table(backbone: str, n_classes: int) -> list[Stage]:
     return table(backbone, n_classes)  # builds the model without weights: fast, once per server
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def stored_races(path: str, stamp: tuple) -> list:
+    """Every stored race, read once per change of the store (``stamp``), not on every run of every tab: parsing
+    them costs ~2 ms a race, and a classroom's store holds hundreds. Shared read-only by every session."""
+    return ResultStore(path).all()
+
+
 def main() -> None:
     st.markdown(f"<style>{CSS.read_text()}</style>", unsafe_allow_html=True)
     head, c1, c2 = st.columns([3, 1.7, 0.5], vertical_alignment="bottom")  # buttons in the title row
@@ -105,7 +112,8 @@ def main() -> None:
     summary = snap.result.summary if snap is not None and snap.result is not None else {}
     st.markdown(strategies_html(strip_rows(stages, k), summary), unsafe_allow_html=True)
     try:
-        stored = ResultStore().all()
+        store = ResultStore()
+        stored = stored_races(str(store.path), store.stamp())
     except UserError as e:  # a damaged store: the guide still shows the rule of thumb
         st.caption(str(e))
         stored = []

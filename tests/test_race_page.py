@@ -16,9 +16,11 @@ import tl_engine.datasets_user as datasets_user
 from tl_engine.backbones import stage_table
 from tl_engine.config import RunConfig
 from tl_engine.errors import ConfigError
+from tl_engine.similarity import Similarity
 from tl_engine.store import default_path
 from tl_engine.strategies import trainable_params
 from tl_engine.uploads import load_meta
+from tl_ui import similarity_panel
 from tl_ui.settings import clamp_to_dataset, default_settings, settings_from_query, to_query
 from tl_ui.style import fmt_params
 
@@ -81,8 +83,11 @@ def test_page_renders_with_strip_pills_and_teaching_panel(made, monkeypatch):
     # The decision guide lights a cell only once the dataset's similarity to ImageNet was measured.
     assert "tl-here" not in markdown_with(at, 'class="tl-guide"')
     assert any("not measured yet" in c.value for c in at.caption)
-    monkeypatch.setattr("tl_engine.similarity.cached", lambda *a, **kw: SimpleNamespace(score=0.27, details={}))
-    at.run()
+    measured = Similarity(0.27, (), "a test's stand-in", 200, {"score_low": 0.2, "score_high": 0.34,
+                                                              "confidence": 0.3, "consistency": 0.25})
+    monkeypatch.setattr("tl_engine.similarity.cached", lambda *a, **kw: measured)
+    monkeypatch.setattr("tl_ui.similarity_panel._measured", similarity_panel._measured.__wrapped__)  # uncached:
+    at.run()  # a real measurement rewrites the cache file, which the page's cache key follows
     assert "tl-here" in markdown_with(at, 'class="tl-guide"')
     assert any("Measured similarity to ImageNet: 0.27" in c.value and "different" in c.value for c in at.caption)
 

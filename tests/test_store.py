@@ -211,3 +211,15 @@ def test_two_processes_writing_at_once(tmp_path):
     for seed in (100, 124, 200, 224):
         cfg = replace(BASE, seed=seed)
         assert store.get(cfg).summary == fake_result(cfg).summary
+
+
+def test_the_stamp_changes_when_a_race_is_written(store):
+    store.all()
+    before = store.stamp()
+    store.all()
+    assert store.stamp() == before  # reading changes nothing: a page's cached copy stays valid
+    store.put(fake_result(BASE))
+    after = store.stamp()
+    assert after != before
+    store.put(fake_result(replace(BASE, seed=1)))
+    assert store.stamp() != after

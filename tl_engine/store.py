@@ -186,6 +186,18 @@ class ResultStore:
                 rows = con.execute("SELECT * FROM races WHERE kind = ? ORDER BY created_at, id", (kind,)).fetchall()
         return [_record(r) for r in rows]
 
+    def stamp(self) -> tuple:
+        """Changes whenever a race is written (the database and its WAL file: size and modification time), so
+        a page can keep :meth:`all` in a cache instead of parsing every stored race on every run."""
+        out = []
+        for suffix in ("", "-wal"):
+            try:
+                st = Path(f"{self.path}{suffix}").stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
     def integrity_ok(self) -> bool:
         """SQLite's own consistency check of the file."""
         with self._db() as con:

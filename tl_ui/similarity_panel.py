@@ -10,18 +10,48 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from tl_engine import similarity
 from tl_engine.config import RunConfig
 from tl_engine.data import load_dataset
 from tl_engine.errors import UserError
 from tl_engine.imageset import DatasetInfo
-from tl_engine.similarity import Similarity, cached, example_images, measure
+from tl_engine.similarity import Similarity, example_images, measure
 from tl_ui import previews
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _measured(dataset: str, backbone: str, stamp: tuple | None) -> Similarity | None:
+    return similarity.cached(dataset, backbone)
+
+
+def measured(dataset: str, backbone: str) -> Similarity | None:
+    """The stored similarity of a dataset (None if never measured), read once per change of the cache file:
+    finding its key loads the whole dataset (~0.1 s), too much for every run of every tab. A dataset's name
+    fixes its images (bundled files; uploads are named by their content's hash)."""
+    try:
+        st_ = similarity.cache_path().stat()
+        stamp = (st_.st_mtime_ns, st_.st_size)
+    except OSError:
+        stamp = None
+    return _measured(dataset, backbone, stamp)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16, hash_funcs={Similarity: lambda s: repr(s.to_dict())})
+def _example_rows(sim: Similarity, dataset: str) -> list:
+    """The example images of the top labels, as captioned rows: drawn once, not on every run (the expander's
+    body runs even when it is closed, and loading the dataset for them costs ~0.1 s)."""
+    ds = load_dataset(dataset)
+    rows = []
+    for top in sim.top_labels[:5]:
+        ims = example_images(ds, top)
+        rows.append(previews.image_row(ims, [f"{top.label}"] * len(ims)))
+    return rows
 
 
 def imagenet_view(cfg: RunConfig, info: DatasetInfo) -> None:
     with st.expander("What ImageNet sees in these images", expanded=False):
         try:
-            sim = cached(cfg.dataset, cfg.backbone)
+            sim = measured(cfg.dataset, cfg.backbone)
         except UserError as e:
             st.error(str(e))
             return
@@ -47,11 +77,9 @@ def _show(sim: Similarity, cfg: RunConfig) -> None:
                 f"consistency {d['consistency']:.2f}, combined as their geometric mean.")
     st.caption(f"Method: {sim.method}. Everyday photos scored 0.65 here, handwritten digits 0.16 "
                "(see the README).")
-    ds = load_dataset(cfg.dataset)
-    for top in sim.top_labels[:5]:
+    for top, row in zip(sim.top_labels[:5], _example_rows(sim, cfg.dataset), strict=True):
         st.markdown(f"ImageNet says **{top.label}** for {top.share:.0%} of the sample; its most confident cases:")
-        ims = example_images(ds, top)
-        st.image(previews.image_row(ims, [f"{top.label}"] * len(ims)))
+        st.image(row)
     if d.get("per_class"):
         st.dataframe(pd.DataFrame(d["per_class"]).rename(columns={
             "class": "your class", "n": "images", "label": "ImageNet's usual label", "share": "share"}),

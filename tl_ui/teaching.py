@@ -167,10 +167,10 @@ def guide_panel(cfg: RunConfig, info, stored: Sequence[RaceResult]) -> None:
     import streamlit as st
 
     from tl_engine.errors import UserError
-    from tl_engine.similarity import cached
+    from tl_ui.similarity_panel import measured
 
     try:
-        sim = cached(cfg.dataset, cfg.backbone)
+        sim = measured(cfg.dataset, cfg.backbone)
     except UserError:
         sim = None
     score = None if sim is None else sim.score

@@ -75,12 +75,18 @@ async def run(a, work: Path, deadline: float) -> dict:
             out["warmup_load"] = cold
             print(f"warm-up load (cold server): button after {cold['button']:.2f} s", flush=True)
 
+            meter = web.CpuMeter(srv.pid)  # who does the work of 20 loads at once: the server or the browsers
+            meter.start()
             opened = await asyncio.gather(*(open_tab(browser, srv.url + web.query(s)) for s in settings))
+            out["page_load_cpu"] = meter.stop()
             loads = [t for _, t in opened]
             out["page_loads"] = loads
             ok = sorted(t["button"] for t in loads if t["button"] is not None)
+            cpu = out["page_load_cpu"]
             print(f"{a.tabs} tabs opened at once: {len(ok)} loaded; slowest button after {max(ok, default=0):.2f} s, "
-                  f"median {ok[len(ok) // 2] if ok else float('nan'):.2f} s", flush=True)
+                  f"median {ok[len(ok) // 2] if ok else float('nan'):.2f} s; CPU meanwhile: server process "
+                  f"{cpu['server_main']['cpu_seconds']:.1f} s, Chromium {cpu['chromium']['cpu_seconds']:.1f} s",
+                  flush=True)
             loaded = [s for (pg, _), s in zip(opened, settings) if pg is not None]
             pages = [pg for pg, _ in opened if pg is not None]
             await asyncio.gather(*(web.wait_idle(pg, timeout=300) for pg in pages))

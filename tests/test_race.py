@@ -13,6 +13,7 @@ import torch
 from tl_engine import strategy_run, train
 from tl_engine.config import STRATEGY_NAMES, RunConfig
 from tl_engine.errors import ConfigError, DataError
+from tl_engine.noise import Sample, compare
 
 TIMING = {"seconds", "cum_seconds", "images_per_s", "train_seconds", "eval_seconds"}
 pytestmark = pytest.mark.slow  # real races (a few seconds each)
@@ -173,7 +174,12 @@ def test_teaching_story_holds_on_fashion_mnist():
     first = {e.strategy: e.test_acc for e in events if e.epoch == 1}
     last = {e.strategy: e.test_acc for e in events if e.epoch == cfg.epochs}
     assert first["frozen"] > first["scratch"] + 0.2  # transfer gives a head start
-    assert last["finetune"] >= last["frozen"] - 0.02 and last["frozen"] > last["scratch"]
+    # One seed on 300 test images tells fine-tune and frozen apart only beyond ~±7 points (the project's own
+    # noise rule): fine-tune must not be *clearly* behind (it is clearly ahead on the default race, 3 seeds).
+    behind = compare(Sample.accuracy({0: last["frozen"]}, cfg.test_size),
+                     Sample.accuracy({0: last["finetune"]}, cfg.test_size), cfg.test_size)
+    assert not (behind.clear and behind.margin > 0), behind
+    assert last["frozen"] > last["scratch"]
     assert last["scratch"] > 0.2  # still learns: chance is 0.1
 
 

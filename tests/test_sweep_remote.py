@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +16,19 @@ TINY = ["freeze", "--ks", "7", "6", "--dataset", "fashion-mnist", "--train-size"
 pytestmark = pytest.mark.slow
 
 
+def _one_core() -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 def sweep(tmp_path: Path, name: str, *extra: str) -> dict:
+    """The sweep in a fresh interpreter. Every race gets one torch thread: the local sweep is pinned to one core,
+    the backends get TL_RACE_WORKERS = 2 on this 2-core machine, so 1 thread each (a float sum in another order
+    may flip a test image in a 20-image race, and the numbers are compared exactly)."""
     out = tmp_path / f"{name}.json"
     env = {"PATH": "/usr/bin:/bin", "TL_RACE_DATA": str(tmp_path / name), "TL_RACE_WORKERS": "2"}
     r = subprocess.run([sys.executable, "-m", "tl_engine", "sweep", *TINY, "--json", str(out), *extra],
-                       cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+                       cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,
+                       preexec_fn=None if extra else _one_core)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(out.read_text())
 

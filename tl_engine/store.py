@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
@@ -123,10 +124,16 @@ class ResultStore:
                              "Delete the file to start a new, empty store.") from e
         try:
             con.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
-            con.execute("PRAGMA journal_mode = WAL")
+            _wal(con)
             con.execute("PRAGMA foreign_keys = ON")
             con.executescript(SCHEMA)
             yield con
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e):
+                raise StoreError(f"The results store {self.path} is damaged ({e}); results are not reused. "
+                                 "Delete the file to start a new, empty store.") from e
+            raise StoreError(f"The results store {self.path} stayed locked by another process for {BUSY_SECONDS:.0f} s;"
+                             " results are not reused this time.") from e
         except sqlite3.DatabaseError as e:
             raise StoreError(f"The results store {self.path} is damaged ({e}); results are not reused. "
                              "Delete the file to start a new, empty store.") from e
@@ -202,6 +209,20 @@ class ResultStore:
         """SQLite's own consistency check of the file."""
         with self._db() as con:
             return con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _wal(con: sqlite3.Connection) -> None:
+    """Switch to WAL. Two processes creating the store at once may both ask; SQLite then answers "locked" at
+    once instead of waiting (its busy handler is not used for this), so wait here (seen once in CI)."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _record(row: tuple) -> RaceResult:

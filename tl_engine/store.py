@@ -128,13 +128,10 @@ class ResultStore:
             con.execute("PRAGMA foreign_keys = ON")
             con.executescript(SCHEMA)
             yield con
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e):
-                raise StoreError(f"The results store {self.path} is damaged ({e}); results are not reused. "
-                                 "Delete the file to start a new, empty store.") from e
-            raise StoreError(f"The results store {self.path} stayed locked by another process for {BUSY_SECONDS:.0f} s;"
-                             " results are not reused this time.") from e
         except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise StoreError(f"The results store {self.path} stayed locked by another process for "
+                                 f"{BUSY_SECONDS:.0f} s; results are not reused this time.") from e
             raise StoreError(f"The results store {self.path} is damaged ({e}); results are not reused. "
                              "Delete the file to start a new, empty store.") from e
         finally:
@@ -194,21 +191,26 @@ class ResultStore:
         return [_record(r) for r in rows]
 
     def stamp(self) -> tuple:
-        """Changes whenever a race is written (the database and its WAL file: size and modification time), so
-        a page can keep :meth:`all` in a cache instead of parsing every stored race on every run."""
-        out = []
-        for suffix in ("", "-wal"):
-            try:
-                st = Path(f"{self.path}{suffix}").stat()
-                out.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                out.append(None)
-        return tuple(out)
+        """Changes whenever a race is written (the database and its WAL file), so a page can keep :meth:`all`
+        in a cache instead of parsing every stored race on every run."""
+        return file_stamp(self.path, Path(f"{self.path}-wal"))
 
     def integrity_ok(self) -> bool:
         """SQLite's own consistency check of the file."""
         with self._db() as con:
             return con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def file_stamp(*paths: str | Path) -> tuple:
+    """(modification time, size) of each file, None for a missing one: a cache key that changes with them."""
+    out = []
+    for p in paths:
+        try:
+            st = Path(p).stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 def _wal(con: sqlite3.Connection) -> None:

@@ -16,11 +16,12 @@ from tl_engine.data import load_dataset
 from tl_engine.errors import UserError
 from tl_engine.imageset import DatasetInfo
 from tl_engine.similarity import Similarity, example_images, measure
+from tl_engine.store import file_stamp
 from tl_ui import previews
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _measured(dataset: str, backbone: str, stamp: tuple | None) -> Similarity | None:
+def _measured(dataset: str, backbone: str, stamp: tuple) -> Similarity | None:
     return similarity.cached(dataset, backbone)
 
 
@@ -28,12 +29,7 @@ def measured(dataset: str, backbone: str) -> Similarity | None:
     """The stored similarity of a dataset (None if never measured), read once per change of the cache file:
     finding its key loads the whole dataset (~0.1 s), too much for every run of every tab. A dataset's name
     fixes its images (bundled files; uploads are named by their content's hash)."""
-    try:
-        st_ = similarity.cache_path().stat()
-        stamp = (st_.st_mtime_ns, st_.st_size)
-    except OSError:
-        stamp = None
-    return _measured(dataset, backbone, stamp)
+    return _measured(dataset, backbone, file_stamp(similarity.cache_path()))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16, hash_funcs={Similarity: lambda s: repr(s.to_dict())})

@@ -16,15 +16,16 @@ from tl_engine.config import RunConfig
 from tl_engine.errors import UserError
 from tl_engine.scheduler import JobSnapshot, Scheduler
 
-# How often a tab asks for news while its job is queued or running. Every poll costs the browser ~0.1 s of
-# CPU (Streamlit's frontend redraws the fragment; measured 12-18 % of a core at one poll a second, on the
-# same cores as training when a teacher's laptop is both server and projector). So: once a second until
-# the first epoch is in (the curves should appear at once), then every 2 s (an epoch of the default race
-# takes 2-7 s). With many tabs the server's budget is shared: POLLS_PER_SECOND fragment runs a second for
-# all tabs together (one costs the server 4-10 ms, measured), so a class of 20 tabs polls every 5 s each.
+# How often a tab asks for news while its job is queued or running. A poll costs the browser ~0.08 s of CPU
+# (Streamlit's frontend redraws the fragment) and a new epoch ~0.1 s more (the Plotly redraw), measured: on a
+# teacher's laptop that is both server and projector, that is taken from training. So: once a second until every
+# curve has its first point (they should appear at once), then every 3 s (an epoch of the default race takes
+# 2-7 s; a poll then usually brings one or two new points). Tabs share a budget: POLLS_PER_SECOND fragment runs a
+# second for all tabs together (four tabs on one machine poll every 2 s from the start), capped at
+# POLL_MAX_SECONDS so that a class of 20 still sees its counters move.
 POLL_FIRST_SECONDS = 1.0
-POLL_SECONDS = 2.0
-POLLS_PER_SECOND = 4.0
+POLL_SECONDS = 3.0
+POLLS_PER_SECOND = 2.0
 POLL_MAX_SECONDS = 5.0
 ACTIVE = ("queued", "running")
 
@@ -110,11 +111,15 @@ def stop(role: str) -> None:
 
 def poll_every(snap: JobSnapshot | None, tabs: int = 1) -> float | None:
     """The live fragment's ``run_every``: while the job is queued or running (never when idle), every
-    :data:`POLL_FIRST_SECONDS` until its first epoch, then :data:`POLL_SECONDS`; slower when ``tabs`` (all
-    tabs polling this server) would exceed the server's budget."""
+    :data:`POLL_FIRST_SECONDS` until every strategy has its first epoch, then :data:`POLL_SECONDS`; slower when
+    ``tabs`` (all tabs polling this server) would exceed the budget."""
     if snap is None or snap.status not in ACTIVE:
         return None
-    own = POLL_FIRST_SECONDS if snap.status == "running" and not snap.events else POLL_SECONDS
+    if snap.kind == "race":  # every curve's first point, not just scratch's
+        first = len({e.strategy for e in snap.events}) < len(snap.cfg.strategies)
+    else:
+        first = not snap.events
+    own = POLL_FIRST_SECONDS if snap.status == "running" and first else POLL_SECONDS
     return min(POLL_MAX_SECONDS, max(own, tabs / POLLS_PER_SECOND))
 
 
@@ -124,9 +129,9 @@ def poll_plan(snap: JobSnapshot | None) -> float | None:
 
 
 def poll_drifted(snap: JobSnapshot | None, run_every: float | None) -> bool:
-    """Whether the interval a page's fragment was given is now off by 2x or more (the first epoch arrived, or
-    tabs came or went): the page then reruns once in full, which recomputes it."""
+    """Whether the interval a page's fragment was given is now off by 1.5x or more (the first points are in, or
+    tabs came or went): the page then reruns once in full (~0.2 s of browser CPU), which recomputes it."""
     want = poll_plan(snap)
     if want is None or run_every is None:
         return False
-    return want >= 2 * run_every or run_every >= 2 * want
+    return want >= 1.5 * run_every or run_every >= 1.5 * want

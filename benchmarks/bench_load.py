@@ -5,8 +5,12 @@ other half with ten different settings (seeds 1..10: ten more races, queued). Me
 
 - the baseline first: one race pressed alone in one tab on its own fresh server (click -> result verdict);
 - then, on a second server with a fresh, empty results store (so nothing is answered from it): one warm-up
-  page load (the teacher's tab, reported as "cold"), then the 20 tabs opened at once: page load times
-  (title and button visible; target: all < 2 s);
+  page load (the teacher's tab, reported as "cold");
+- the same 20 loads at once without a browser on this machine (:mod:`benchmarks.bare_sessions`: the HTTP
+  requests and the websocket script run a browser asks for, no rendering): first visits (every static file)
+  and return visits (a browser's cache holds the static files): what the server needs when the browsers are
+  on the students' laptops;
+- then the 20 tabs opened at once in Chromium: page load times (title and button visible; target: all < 2 s);
 - all 20 pressing at once: every race must finish (its verdict appears in every tab); the total time from the
   clicks to the last verdict, against the one race (and per distinct race);
 - the server's peak RSS (summed over its process tree: workers included; shared pages count per process);
@@ -25,12 +29,13 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import web
+from benchmarks import bare_sessions, web
 from tl_engine.store import ResultStore
 
 RESULTS = Path(__file__).parent / "results"
@@ -51,6 +56,28 @@ async def open_tab(browser, url: str) -> tuple[object | None, dict]:
         return await web.open_race_page(browser, url, timeout=120)
     except Exception as e:  # recorded: a tab that never loads is a result, not a crash
         return None, {"title": None, "button": None, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+
+
+async def server_only_loads(browser, srv: web.Server, settings: list[dict]) -> dict:
+    """The same 20 loads at once with no browser on this machine (:mod:`benchmarks.bare_sessions`): what the
+    server alone needs when each student's browser is on its own laptop. First visits fetch every static file;
+    return visits only what a browser's cache asks for again."""
+    assets = await bare_sessions.record_assets(browser, srv.url + web.query(settings[0]))
+    out: dict = {"static_files": len(assets)}
+    for visit, paths in (("first_visit", assets), ("return_visit", bare_sessions.return_visit(assets))):
+        meter, client = web.CpuMeter(srv.pid), time.process_time()
+        meter.start()
+        loads = await bare_sessions.many(srv.url, paths, [web.query(s) for s in settings])
+        cpu = meter.stop()
+        secs = sorted(x["seconds"] for x in loads if x["seconds"] is not None)
+        out[visit] = {"loads": loads, "ok": len(secs), "median_seconds": statistics.median(secs) if secs else None,
+                      "slowest_seconds": secs[-1] if secs else None,
+                      "server_cpu_seconds": cpu["server_main"]["cpu_seconds"],
+                      "client_cpu_seconds": time.process_time() - client}
+        print(f"{len(settings)} sessions at once without a browser ({visit.replace('_', ' ')}): {len(secs)} loaded, "
+              f"slowest {out[visit]['slowest_seconds']:.2f} s; server CPU {cpu['server_main']['cpu_seconds']:.1f} s, "
+              f"this client {out[visit]['client_cpu_seconds']:.1f} s", flush=True)
+    return out
 
 
 async def run(a, work: Path, deadline: float) -> dict:
@@ -74,6 +101,7 @@ async def run(a, work: Path, deadline: float) -> dict:
             await page.context.close()
             out["warmup_load"] = cold
             print(f"warm-up load (cold server): button after {cold['button']:.2f} s", flush=True)
+            out["server_only_loads"] = await server_only_loads(browser, srv, settings)
 
             meter = web.CpuMeter(srv.pid)  # who does the work of 20 loads at once: the server or the browsers
             meter.start()
@@ -136,7 +164,12 @@ def main() -> int:
               f"{out['ratio_per_distinct_race']:.2f}x per distinct race ({out['expected_races']} races)")
     print(f"server peak RSS {out['server_peak_rss_mb']:.0f} MB over {out['server_peak_processes']} processes; "
           f"store: {out['store']['finished_races']} finished races (seeds {out['store']['seeds']})")
+    bare = out["server_only_loads"]
     checks = {"every page load < 2 s": all(t["button"] is not None and t["button"] < 2.0 for t in out["page_loads"]),
+              "without browsers on this machine: every return visit < 2 s": (
+                  bare["return_visit"]["ok"] == a.tabs and bare["return_visit"]["slowest_seconds"] < 2.0),
+              "without browsers on this machine: every first visit < 2 s": (
+                  bare["first_visit"]["ok"] == a.tabs and bare["first_visit"]["slowest_seconds"] < 2.0),
               "every tab saw its verdict": out["finished"] == a.tabs,
               f"store holds the {out['expected_races']} distinct finished races": (
                   out["store"]["finished_races"] == out["expected_races"] == out["store"]["rows"])}

@@ -121,6 +121,19 @@ def test_poll_only_while_a_job_is_queued_or_running():
     assert jobs.poll_every(replace(snap, status="running"), tabs=8) == 8 / jobs.POLLS_PER_SECOND  # budget first
 
 
+@pytest.mark.parametrize(("want", "given", "drifted"), [
+    (3.0, 1.0, True),  # the first points are in: slow down (one full rerun)
+    (2.0, 3.0, True),  # four tabs share the budget: 1 s -> 2 s, 3 s -> 2 s
+    (3.0, 2.0, True),
+    (3.0, 2.5, False),  # a tab more or less: keep the interval, no rerun
+    (None, 1.0, False),  # the job ended: the fragment's own full rerun stops the polling
+    (3.0, None, False),
+])
+def test_a_tab_reruns_in_full_only_when_its_poll_interval_drifts(monkeypatch, want, given, drifted):
+    monkeypatch.setattr(jobs, "poll_plan", lambda snap: want)
+    assert jobs.poll_drifted(None, given) is drifted
+
+
 @pytest.mark.slow
 def test_two_tabs_asking_for_the_same_race_share_one_job(tiny_cfg, tmp_path):
     s = Scheduler(workers=1, backend="thread", store_path=tmp_path / "r.sqlite")

@@ -20,7 +20,7 @@ from tl_engine.similarity import Similarity
 from tl_engine.store import default_path
 from tl_engine.strategies import trainable_params
 from tl_engine.uploads import load_meta
-from tl_ui import similarity_panel
+from tl_ui import keys, similarity_panel
 from tl_ui.settings import clamp_to_dataset, default_settings, settings_from_query, to_query
 from tl_ui.style import fmt_params
 
@@ -142,6 +142,12 @@ def test_train_all_three_races_and_ends_with_a_verdict_and_a_look_inside(made):
     assert {"Race (.json)", "Epochs (.csv)"} <= set(downloads)
     assert sum(d.endswith("model (.pt)") for d in downloads) == 3
     assert not next(b for b in at.button if b.label == TRAIN).disabled
+    # One chart at a time (a chart in a hidden tab was redrawn on every epoch too); the loss is a click away.
+    drawn = lambda: sorted(k for el in at.get("plotly_chart") for k in ("race_chart", "loss_chart")  # noqa: E731
+                           if k in el.proto.id)
+    assert drawn() == ["race_chart"]
+    at.segmented_control(key=keys.CHART_VIEW).set_value("Loss").run()
+    assert drawn() == ["loss_chart"] and len(chart(at, "loss_chart")) == 6  # train and test loss per strategy
 
 
 @pytest.mark.slow

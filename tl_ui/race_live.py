@@ -8,6 +8,7 @@ changed; most polls find nothing new and cost a lock and a tuple copy.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -18,6 +19,9 @@ from tl_ui import charts, jobs, keys
 from tl_ui.counters import counters_html
 from tl_ui.style import color
 
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
 ACCURACY, LOSS = "Test accuracy", "Loss"
 
 
@@ -27,7 +31,7 @@ def plot(fig, key: str, **kw) -> object:
     return st.plotly_chart(fig, key=key, width="stretch", theme=None, config={"displayModeBar": False}, **kw)
 
 
-def _figure(snap: JobSnapshot, view: str, x: str, chance: float):
+def _figure(snap: JobSnapshot, view: str, x: str, chance: float) -> go.Figure:
     key = (snap.id, len(snap.events), view, x)
     cached = st.session_state.get(keys.FIGURES)
     if cached is None or cached[0] != key:

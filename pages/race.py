@@ -118,6 +118,7 @@ def main() -> None:
         st.caption(str(e))
         stored = []
     guide_panel(cfg, info, stored)
+    jobs.warm_workers()  # last: the page is drawn; the first race then starts without the workers' imports
 
 
 main()

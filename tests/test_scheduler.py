@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tl_engine.config import EpochResult
+from tl_engine.job_backends import default_start_method, warm
 from tl_engine.job_state import Job, estimate_waits
 from tl_engine.scheduler import Scheduler, default_workers
 from tl_engine.store import ResultStore
@@ -201,6 +202,26 @@ def test_process_backend_streams_a_real_race_and_kills_a_closed_tab(sched, tiny_
     wait_for(lambda: status(s, nxt) == "running", timeout=10)
     s.stop(nxt)
     wait_for(lambda: status(s, nxt) == "stopped", timeout=300)  # data preparation is not interruptible
+
+
+@pytest.mark.slow
+def test_a_warmed_fork_server_is_the_one_jobs_fork_from(sched, tiny_cfg, tmp_path):
+    """A page warms the worker processes' fork server after its first paint (torch imported once, off the first
+    race's path); the scheduler's jobs then fork from that very process."""
+    import multiprocessing.forkserver
+
+    if default_start_method() != "forkserver":
+        pytest.skip("this platform has no forkserver start method")
+    assert not warm("thread") and not warm("process:spawn")  # nothing to warm there
+    assert warm("process") and warm("process")  # idempotent
+    server = multiprocessing.forkserver._forkserver._forkserver_pid
+    assert server and Path(f"/proc/{server}").exists()
+    s = sched(workers=1, backend="process", store_path=tmp_path / "r.sqlite")
+    job = s.submit_race(tiny_cfg)
+    wait_for(lambda: s.snapshot(job).finished, timeout=300)
+    snap = s.snapshot(job)
+    assert snap.status == "done", snap.error
+    assert snap.worker["ppid"] == server
 
 
 @pytest.mark.slow

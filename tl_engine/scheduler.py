@@ -37,6 +37,13 @@ __all__ = ["Scheduler", "JobSnapshot", "default_workers"]
 log = logging.getLogger(__name__)
 
 BACKEND_ENV, MODEL_JOBS_ENV = "TL_RACE_BACKEND", "TL_RACE_MODEL_JOBS"
+
+
+def backend_name() -> str:
+    """The server's backend: env ``TL_RACE_BACKEND``, else "process"."""
+    return os.environ.get(BACKEND_ENV, "").strip() or "process"
+
+
 KEEP_FINISHED = 256  # finished jobs nobody watches are forgotten beyond this many (memory stays flat)
 
 
@@ -58,7 +65,7 @@ class Scheduler:
         assert self.threads_per_job * self.workers <= self.n_cores
         self.gpus = cuda_count()
         self.store = ResultStore(store_path)
-        self.backend_name = backend or os.environ.get(BACKEND_ENV, "").strip() or "process"
+        self.backend_name = backend or backend_name()
         self._backend: Backend = make_backend(self.backend_name)
         self.model_jobs = max(1, int(os.environ.get(MODEL_JOBS_ENV, "") or 8))
         self._models_root: Path | None = None

@@ -140,7 +140,7 @@ def worker_info() -> dict:
     import torch
 
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    return {"pid": os.getpid(), "torch_threads": torch.get_num_threads(), "cpus": cpus,
+    return {"pid": os.getpid(), "ppid": os.getppid(), "torch_threads": torch.get_num_threads(), "cpus": cpus,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 

@@ -14,7 +14,8 @@ import streamlit as st
 
 from tl_engine.config import RunConfig
 from tl_engine.errors import UserError
-from tl_engine.scheduler import JobSnapshot, Scheduler
+from tl_engine.job_backends import warm
+from tl_engine.scheduler import JobSnapshot, Scheduler, backend_name
 
 # How often a tab asks for news while its job is queued or running. A poll costs the browser ~0.08 s of CPU
 # (Streamlit's frontend redraws the fragment) and a new epoch ~0.1 s more (the Plotly redraw), measured: on a
@@ -28,6 +29,13 @@ POLL_SECONDS = 3.0
 POLLS_PER_SECOND = 2.0
 POLL_MAX_SECONDS = 5.0
 ACTIVE = ("queued", "running")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_workers() -> bool:
+    """Once per server, after a page's first paint: start the worker processes' fork server, so the first
+    race does not wait for its imports (see :func:`tl_engine.job_backends.warm`). No scheduler is made."""
+    return warm(backend_name())
 
 
 @st.cache_resource(show_spinner=False)

@@ -6,8 +6,8 @@ Measured, in this order (one `streamlit run app.py`, headless, process backend, 
     and its first-epoch time (launch until all three strategies' epoch-1 lines are printed).
 (e) first paint of the race page (title and the "Train all three" button visible, from navigation start):
     the first load on a freshly started server (cold) and three more, each in a new browser context (warm).
-(c) an idle tab (no race) kept open for 60 s: CPU seconds of the server's process tree and of Chromium's
-    renderer processes, as a share of one core.
+(c) an idle tab (no race) kept open for 60 s, after the server's one-off warm-up (reported apart): CPU seconds
+    of the server's process tree and of Chromium's renderer processes, as a share of one core.
 (b) the same default race pressed in the browser: from the click to the first points of all three strategies
     in the race chart, and to the result verdict. Reported against (a): browser / CLI wall time, and first
     points minus the CLI's first epoch.
@@ -92,9 +92,11 @@ async def measure_browser(a, work: Path) -> dict:
             out["first_paint"] = {"cold": loads[0], "warm": loads[1:],
                                   "warm_median_button": statistics.median(x["button"] for x in loads[1:])}
 
-            # (c) an idle tab
+            # (c) an idle tab, once the server's one-off warm-up (the workers' fork server) is over: reported apart
             page, _ = await web.open_race_page(browser, srv.url + q)
             await web.wait_idle(page)
+            out["warmup"] = await web.wait_warm(srv.pid)
+            print(f"(c) the server's one-off warm-up: {out['warmup']}", flush=True)
             await page.wait_for_timeout(2000)
             meter = web.CpuMeter(srv.pid)
             meter.start()

@@ -97,6 +97,25 @@ def tree(root: int, procs: dict[int, Proc]) -> list[Proc]:
     return out
 
 
+async def wait_warm(server_pid: int, timeout: float = 60) -> dict:
+    """Until the server's one-off warm-up is over: the worker processes' fork server, which the race page starts
+    once the server has been quiet for a few seconds (tl_ui.jobs), has started and stopped using CPU. Returns
+    its wall and CPU seconds (CPU: the server's whole tree meanwhile), or ``warm: False`` if none started."""
+    import asyncio
+
+    meter, t0, last = CpuMeter(server_pid), time.perf_counter(), None
+    meter.start()
+    while time.perf_counter() - t0 < timeout:
+        await asyncio.sleep(1.0)
+        fork = [p for p in tree(server_pid, processes()) if "forkserver" in p.cmdline]
+        ticks = sum(p.cpu_ticks for p in fork)
+        if fork and ticks == last:  # started, and idle for a second: imports done
+            break
+        last = ticks if fork else None
+    used = meter.stop()
+    return {"warm": bool(fork), "wall_seconds": used["wall_seconds"], "cpu_seconds": used["server"]["cpu_seconds"]}
+
+
 def chromium_procs(procs: dict[int, Proc], exclude: set[int], renderer_only: bool) -> list[Proc]:
     """Chromium processes started by this benchmark (descendants of it, not of the server)."""
     mine = [p for p in tree(os.getpid(), procs) if p.pid not in exclude and "chrom" in p.cmdline.split(" ")[0]]

@@ -9,6 +9,7 @@ watched loses a watcher; a job nobody watches leaves the queue or stops, freeing
 from __future__ import annotations
 
 import threading
+import time
 
 import streamlit as st
 
@@ -31,11 +32,33 @@ POLL_MAX_SECONDS = 5.0
 ACTIVE = ("queued", "running")
 
 
+QUIET_SECONDS = 5.0  # the server is "quiet" when no page was drawn for this long
+
+
+class _Warmer:
+    """Starts the worker processes' fork server once the server has been quiet for :data:`QUIET_SECONDS` (no
+    page drawn meanwhile): its imports take ~3.4 s of a core, measured, and a class's first page loads should
+    not share the cores with them. A thread that ends once it has warmed (or found nothing to warm)."""
+
+    def __init__(self) -> None:
+        self.last_page = time.monotonic()
+        threading.Thread(target=self._run, name="tl-warm-workers", daemon=True).start()
+
+    def _run(self) -> None:
+        while time.monotonic() - self.last_page < QUIET_SECONDS:
+            time.sleep(0.5)
+        warm(backend_name())
+
+
 @st.cache_resource(show_spinner=False)
-def warm_workers() -> bool:
-    """Once per server, after a page's first paint: start the worker processes' fork server, so the first
-    race does not wait for its imports (see :func:`tl_engine.job_backends.warm`). No scheduler is made."""
-    return warm(backend_name())
+def _warmer() -> _Warmer:
+    return _Warmer()
+
+
+def warm_workers() -> None:
+    """Called at the end of every race page run: the first race of a fresh server then does not wait for the
+    workers' imports (see :func:`tl_engine.job_backends.warm`). No scheduler is made."""
+    _warmer().last_page = time.monotonic()
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,8 +1,9 @@
 """The race page's live part: queue position, progress, counters, curves and the result, from one job snapshot.
 
 Drawn by the page's single fragment, whose ``run_every`` is computed on each full run (polling while the job
-is queued or running, never when idle). Figures are rebuilt only when a new epoch arrived or the x-axis
-changed; most polls find nothing new and cost a lock and a tuple copy.
+is queued or running, never when idle). One chart is drawn (test accuracy or loss), and its figure is rebuilt
+only when a new epoch arrived or the view or x-axis changed; most polls find nothing new and cost a lock and a
+tuple copy.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Page loads without a browser: what a class costs the *server* when each browser is on its own laptop.
 
-On one 2-core machine, 20 Chromium contexts loading the race page at once spend ~2.7 s of CPU each (measured in
-``bench_load``): the browsers, not the server, then decide how long a load takes. This client does only what a
-browser asks of the server, with no rendering:
+On one 2-core machine, 20 Chromium contexts loading the race page at once spend ~4.7 s of CPU each (``bench_load``:
+93.8 s for 20 loads, the server 4.8 s): the browsers, not the server, then decide how long a load takes. This
+client does only what a browser asks of the server, with no rendering:
 
 1. GET every static file a real Chromium fetched for the page (recorded once by :func:`record_assets`);
 2. open the websocket (``/_stcore/stream``), ask for a script run (a ``rerun_script`` BackMsg, as the frontend

@@ -118,7 +118,7 @@ def main() -> None:
         st.caption(str(e))
         stored = []
     guide_panel(cfg, info, stored)
-    jobs.warm_workers()  # last: the page is drawn; the first race then starts without the workers' imports
+    jobs.warm_workers()  # last: once no page has been drawn for 5 s, the workers' imports start, off the first race
 
 
 main()

@@ -206,7 +206,7 @@ def test_process_backend_streams_a_real_race_and_kills_a_closed_tab(sched, tiny_
 
 @pytest.mark.slow
 def test_a_warmed_fork_server_is_the_one_jobs_fork_from(sched, tiny_cfg, tmp_path):
-    """A page warms the worker processes' fork server after its first paint (torch imported once, off the first
+    """The pages warm the worker processes' fork server ahead of the first race (torch imported once, off that
     race's path); the scheduler's jobs then fork from that very process."""
     import multiprocessing.forkserver
 

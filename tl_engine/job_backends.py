@@ -230,9 +230,10 @@ def warm(name: str) -> bool:
     """Start the fork server of backend ``name`` now, if it has one, without waiting for it.
 
     The fork server imports torch and the engine (~3.4 s, measured) before its first job can fork; started
-    after a page's first paint, that is off the path of the first race a server runs: all three first epochs
-    came 4.3 s sooner (19.7 s -> 15.4 s from submit, default race, this 2-core machine). Idempotent: one fork
-    server per process, shared with :class:`ProcessBackend`. Returns whether this backend has one."""
+    ahead of time (the pages do it once the server has been quiet for a few seconds: tl_ui.jobs), that is off
+    the path of the first race a server runs: all three first epochs came 4.3 s sooner (19.7 s -> 15.4 s from
+    submit, default race, this 2-core machine). Idempotent: one fork server per process, shared with
+    :class:`ProcessBackend`. Returns whether this backend has one."""
     base, _, method = name.partition(":")
     if base != "process" or (method or default_start_method()) != "forkserver":
         return False

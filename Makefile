@@ -52,4 +52,4 @@ clean:
 
 # Re-take the README screenshot (the browser test, mid-race).
 screenshot: setup
-	UPDATE_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/test_browser.py
+	UPDATE_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/browser/test_browser.py

@@ -1,7 +1,7 @@
 """Hostile user files: what each one gives and how much memory loading it costs.
 
 Generates the hostile set (benchmarks/hostile_files.py) in a temporary folder and loads each file in a fresh
-Python process through ``tl_engine.data.load_dataset(path)`` (what the CLI does), recording the outcome (the
+Python process through ``tl_engine.data.bundled.load_dataset(path)`` (what the CLI does), recording the outcome (the
 DataError message, or the images loaded and files skipped) and the peak RSS growth over the RSS just before the load.
 Writes benchmarks/results/hostile.json and prints a table.
 
@@ -25,8 +25,8 @@ BOMB = 1536 * MB  # what each bomb entry really inflates to (the issue's were 3-
 
 LOAD = """
 import json, resource, sys, time
-from tl_engine.data import load_dataset
-import tl_engine.datasets_user  # its imports (PIL) are not part of a load
+from tl_engine.data.bundled import load_dataset
+import tl_engine.data.user  # its imports (PIL) are not part of a load
 from tl_engine.errors import UserError
 # The RSS now, not the peak so far: an import's transient peak must not hide the load's own growth.
 before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 1024

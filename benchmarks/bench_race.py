@@ -41,7 +41,7 @@ def _peak_mb() -> float:
 def part_engine(cfg: RunConfig) -> dict:
     import torchvision.models  # noqa: F401  (imported before the clock, as benchmarks.textbook does)
 
-    from tl_engine.train import Race
+    from tl_engine.training import Race
 
     t0 = time.perf_counter()
     race = Race(cfg)

@@ -20,9 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from tl_engine.config import RunConfig
+from tl_engine.experiments import run_sweep
 from tl_engine.store import ResultStore
-from tl_engine.sweep import run_sweep
-from tl_engine.train import run_race
+from tl_engine.training import run_race
 
 RESULTS = Path(__file__).parent / "results"
 QUICK = replace(RunConfig(), train_size=20, val_size=100, test_size=100, epochs=2, resolution=32)

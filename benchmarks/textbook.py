@@ -29,12 +29,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import models, transforms
 
-from tl_engine.backbones import weight_path
 from tl_engine.config import RunConfig
 from tl_engine.data import load_dataset, split_balanced
-from tl_engine.specs import SPECS
-from tl_engine.strategies import STRATEGIES
-from tl_engine.torchutil import warmup_cosine
+from tl_engine.models import SPECS, STRATEGIES, weight_path
+from tl_engine.training import warmup_cosine
 
 STAGE_CUTS = [0, 2, 4, 7, 11, 14, 17, 19]  # MobileNetV2 `features` indices of the seven stages
 

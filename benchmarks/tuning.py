@@ -14,14 +14,14 @@ do not depend on who races beside it):
 
 Each setting is chosen by its mean *final validation* accuracy over the seeds, always (the old defaults were
 once chosen on test images: a tie-break in their favour would let the test set choose again). When the best
-is within the noise of the runner-up (the rule of :mod:`tl_engine.noise` with the validation set's size: 2
+is within the noise of the runner-up (the rule of :mod:`tl_engine.experiments.noise` with the validation set's size: 2
 binomial standard errors of the difference, or the seeds' paired 95 % interval, whichever is larger), the
 choice is reported as "within noise": the grid could not tell those settings apart. Test accuracy is read
 only for the chosen settings, once, after every choice is made; validation is reported for every grid point.
 
 Races come from the results store (``$TL_RACE_DATA`` or ``data/``) when they ran before, so a rerun is free.
 BatchNorm momentum is strategy data, not a RunConfig field, so the store's key cannot tell momentum 0.1 from
-0.5: the momentum-0.1 scratch runs replace the ``scratch`` entry of ``tl_engine.strategies.STRATEGIES``
+0.5: the momentum-0.1 scratch runs replace the ``scratch`` entry of ``tl_engine.models.strategies.STRATEGIES``
 (``dataclasses.replace``) for the duration of the run only, and are kept in a separate store next to the
 default one so that they can never answer an ordinary scratch race.
 
@@ -40,13 +40,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from tl_engine import strategies, strategy_run
 from tl_engine.config import RaceResult, RunConfig
-from tl_engine.noise import Sample, compare, pts
+from tl_engine.experiments import Sample, compare, pts
+from tl_engine.models import STRATEGIES, strategies
 from tl_engine.store import ResultStore, default_path
-from tl_engine.strategies import STRATEGIES
-from tl_engine.torchutil import resolve_device, usable_cpus
-from tl_engine.train import Race, prepare_data
+from tl_engine.training import Race, prepare_data, resolve_device, strategy_run, usable_cpus
 
 RESULTS = Path(__file__).parent / "results"
 SEEDS: tuple[int, ...] = (0, 1, 2)
@@ -253,7 +251,7 @@ def main() -> int:
                                                                           "seed", "strategies")},
                    "seeds": list(SEEDS)}
     out["rule"] = ("choose by mean final validation accuracy over the seeds; a best within the noise of the "
-                   "runner-up (tl_engine.noise.compare with the validation size: the larger of 2 binomial SE "
+                   "runner-up (tl_engine.experiments.compare with the validation size: the larger of 2 binomial SE "
                    "of the difference and the seeds' paired 95 % t interval) is reported as 'within noise' "
                    "but still chosen (no tie-break in favour of the old, test-chosen defaults). Test accuracy "
                    "is read only for the chosen settings, after all choices.")

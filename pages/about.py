@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tl_engine.data import list_datasets
-from tl_engine.specs import SPECS
+from tl_engine.models import SPECS
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.

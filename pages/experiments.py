@@ -1,6 +1,6 @@
 """The experiments page: a sweep of races (freeze depth, data size or domain), points appearing as runs finish.
 
-Thin on purpose: the grid and the results store live in tl_engine.sweep / tl_engine.store, the figures in
+Thin on purpose: the grid and the results store live in tl_engine.experiments / tl_engine.store, the figures in
 tl_ui.experiment_charts. The sweep runs as a job of the server's scheduler (a worker process, never this
 script's thread); one fragment, polling only while the job is queued or running, redraws from its snapshot.
 """
@@ -14,19 +14,20 @@ import streamlit as st
 from tl_engine.config import BACKBONE_NAMES, NUM_STAGES, RunConfig
 from tl_engine.data import list_datasets
 from tl_engine.errors import StoreError, UserError
-from tl_engine.store import ResultStore
-from tl_engine.sweep import (
+from tl_engine.experiments import (
+    CLAIM,
     DOMAIN_PER_CLASS,
     SEED_CHOICES,
     SIZES,
     Progress,
     csv_text,
+    domain_gains,
     plan,
     points,
     sweep_verdict,
     swept_value,
 )
-from tl_engine.verdicts import CLAIM, domain_gains
+from tl_engine.store import ResultStore
 from tl_ui import experiment_charts as charts
 from tl_ui import jobs, keys
 from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
@@ -122,9 +123,9 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
 
 @st.cache_data(show_spinner="Measuring how ImageNet-like each dataset is (once per dataset)…")
 def similarity_scores(names: tuple[str, ...], backbone: str) -> dict[str, float]:
-    """dataset -> measured similarity score (tl_engine.similarity, cached on disk too); unmeasurable ones left out."""
+    """dataset -> measured similarity score (tl_engine.inspect, cached on disk too); unmeasurable ones left out."""
     try:
-        from tl_engine.similarity import measure
+        from tl_engine.inspect import measure
     except ImportError:  # not part of this installation: the domain sweep runs in the listed order
         return {}
     out = {}

@@ -14,7 +14,7 @@ import streamlit as st
 from tl_engine.config import NUM_STAGES
 from tl_engine.data import list_datasets
 from tl_engine.errors import UserError
-from tl_engine.specs import Stage
+from tl_engine.models import Stage
 from tl_engine.store import ResultStore
 from tl_ui import builder, controls, inside_panel, jobs, keys, race_live
 from tl_ui.settings import to_config
@@ -36,7 +36,7 @@ def datasets() -> list:
 
 @st.cache_resource(show_spinner=False)
 def stage_table(backbone: str, n_classes: int) -> list[Stage]:
-    from tl_engine.backbones import stage_table as table  # imports torch: only after the first paint
+    from tl_engine.models import stage_table as table  # imports torch: only after the first paint
 
     return table(backbone, n_classes)  # builds the model without weights: fast, once per server
 

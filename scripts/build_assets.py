@@ -6,7 +6,7 @@ Every dataset becomes one small, class-balanced ``<name>.npz`` with the keys ``t
 The three splits never share an image: the validation pool is what anything *chosen* (learning rates, epochs) is
 chosen on, so no training draw may touch it. The build is deterministic:
 fixed seeds, and an npz writer that stamps no dates, so running it twice gives byte-identical files. It also
-writes ``index.json`` (what ``tl_engine.data.list_datasets`` reads) and ``PROVENANCE.md`` (with the sha256s).
+writes ``index.json`` (what ``tl_engine.data.bundled.list_datasets`` reads) and ``PROVENANCE.md`` (with the sha256s).
 """
 
 from __future__ import annotations

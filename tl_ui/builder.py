@@ -2,7 +2,7 @@
 
 Teachable Machine is the model for how easy it must feel. The images live in this browser session only
 (``st.session_state``); "Race on these" packs them as a zip in the very layout the upload accepts (one folder
-per class) and hands it to :func:`tl_engine.uploads.save_upload`, so they go through every check an upload
+per class) and hands it to :func:`tl_engine.data.uploads.save_upload`, so they go through every check an upload
 does. The kept copy is deleted when the session ends (:func:`_session_uploads` ``on_release``); the zip can be
 downloaded first and uploaded again later.
 """
@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 import streamlit as st
 from PIL import Image
 
+from tl_engine.data import Skip, Upload, decode, delete_upload, min_per_class, save_upload
 from tl_engine.errors import DataError
-from tl_engine.images import Skip, decode
-from tl_engine.uploads import Upload, delete_upload, save_upload
-from tl_engine.usersplit import min_per_class
 from tl_ui import keys
 
 MAX_CLASSES = 10  # a classroom builder; more classes need more shots than a lesson has time for

@@ -12,9 +12,8 @@ from typing import Any
 import streamlit as st
 
 from tl_engine.config import BACKBONE_NAMES, NUM_STAGES
+from tl_engine.data import DatasetInfo, Upload, is_upload, load_meta
 from tl_engine.errors import DataError
-from tl_engine.imageset import DatasetInfo
-from tl_engine.uploads import Upload, is_upload, load_meta
 from tl_ui import keys
 from tl_ui import settings as S
 from tl_ui.style import backbone_label

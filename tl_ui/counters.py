@@ -6,7 +6,7 @@ import html
 from collections.abc import Sequence
 
 from tl_engine.config import NUM_STAGES, EpochResult
-from tl_engine.strategies import frozen_stages
+from tl_engine.models import frozen_stages
 from tl_ui.style import color, label
 
 

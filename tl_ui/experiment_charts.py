@@ -2,7 +2,7 @@
 
 No Streamlit here, so the tests need no server. Every accuracy is the mean over the seeds that ran, drawn
 with a shaded min..max band (with one seed the band is the line itself), and every figure's title carries
-its verdict's status word: ``supported``, ``not supported`` or ``inconclusive`` (see tl_engine.verdicts).
+its verdict's status word: ``supported``, ``not supported`` or ``inconclusive`` (see tl_engine.experiments.verdicts).
 Strategy colours and names come from :mod:`tl_ui.style`, so Fine-tune is the same green as on the race page.
 """
 
@@ -17,9 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tl_engine.config import NUM_STAGES, STRATEGY_NAMES
-from tl_engine.noise import Point
-from tl_engine.sweep import Progress, SweepRun, points, x_of
-from tl_engine.verdicts import CLAIM_LARGE, CLAIM_SMALL, DomainGain, Verdict
+from tl_engine.experiments import CLAIM_LARGE, CLAIM_SMALL, DomainGain, Point, Progress, SweepRun, Verdict, points, x_of
 from tl_ui.style import FONT, color, fmt_params, label
 
 BAND_ALPHA = 0.18  # light enough that three overlapping bands stay readable on a projector

@@ -2,7 +2,7 @@
 
 Each view has a caption function that reads "what to notice" from the same numbers the figure draws, so the
 sentence can never contradict the picture (e.g. it only says "exactly 0" for values that are exactly 0).
-Inputs come from :mod:`tl_engine.inspect_models` and a race's :class:`~tl_engine.config.StrategySummary`.
+Inputs come from :mod:`tl_engine.inspect.views` and a race's :class:`~tl_engine.config.StrategySummary`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tl_engine.strategies import label
+from tl_engine.models import label
 from tl_ui.style import FONT, color
 
 __all__ = ["confusion_figure", "cell_from_selection", "per_class_figure", "delta_theta_figure", "filters_figure",
@@ -236,7 +236,7 @@ def feature_map_figure(points: Mapping[str, np.ndarray], labels: Sequence[int] |
                        scores: Mapping[str, float] | None = None) -> go.Figure:
     """One scatter per network (its own 2-D PCA of pooled features), each test image a dot in its class colour.
 
-    ``scores`` (e.g. :func:`tl_engine.inspect_models.feature_separation`) go into the panel titles.
+    ``scores`` (e.g. :func:`tl_engine.inspect.views.feature_separation`) go into the panel titles.
     """
     names = list(points)
     y = np.asarray(labels)

@@ -18,10 +18,9 @@ import streamlit as st
 from PIL import Image
 
 from tl_engine.config import RunConfig
-from tl_engine.data import load_dataset, split_balanced
-from tl_engine.imageset import DatasetInfo
-from tl_engine.scheduler import JobSnapshot
-from tl_engine.strategies import label
+from tl_engine.data import DatasetInfo, load_dataset, split_balanced
+from tl_engine.jobs import JobSnapshot
+from tl_engine.models import label
 from tl_ui import inside_charts as ic
 from tl_ui import previews
 from tl_ui.race_live import plot
@@ -54,7 +53,7 @@ def _test_images(cfg_json: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _inside_data(models_dir: str | None) -> dict[str, np.ndarray] | None:
     """What the worker computed from the trained models (filters, feature map), or None."""
-    from tl_engine.keep import INSIDE_FILE  # imports torch: only once a race has finished
+    from tl_engine.inspect import INSIDE_FILE  # imports torch: only once a race has finished
 
     path = Path(models_dir or "") / INSIDE_FILE
     if not models_dir or not path.exists():
@@ -107,7 +106,7 @@ def look_inside(snap: JobSnapshot, info: DatasetInfo) -> None:
 
 
 def _confusion(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) -> None:
-    from tl_engine.inspect_models import cell_members
+    from tl_engine.inspect import cell_members
 
     s = st.radio("Strategy", list(summary), format_func=label, horizontal=True, key="tl_cm_strategy")
     cm = summary[s].confusion_matrix
@@ -125,7 +124,7 @@ def _confusion(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) -
 
 
 def _mistakes(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) -> None:
-    from tl_engine.inspect_models import top_mistakes
+    from tl_engine.inspect import top_mistakes
 
     st.caption("The most confident wrong answers of each strategy: what it is sure of and gets wrong.")
     for s, v in summary.items():
@@ -138,7 +137,7 @@ def _mistakes(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) ->
 
 
 def _try_photo(models_dir: str, summary: dict) -> None:
-    from tl_engine.export import load_exported
+    from tl_engine.inspect import load_exported
 
     st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side.")
     c1, c2 = st.columns(2)
@@ -147,7 +146,7 @@ def _try_photo(models_dir: str, summary: dict) -> None:
     src = shot or up
     if src is None:
         return
-    from tl_engine.images import FORMATS, MAX_FILE_BYTES, MAX_IMAGE_PIXELS
+    from tl_engine.data import FORMATS, MAX_FILE_BYTES, MAX_IMAGE_PIXELS
 
     data = src.getvalue()
     try:
@@ -174,7 +173,7 @@ def _try_photo(models_dir: str, summary: dict) -> None:
 def _top3(module, meta: dict, image: Image.Image) -> list[tuple[str, float]]:
     import torch
 
-    from tl_engine.inspect_models import prepare_image
+    from tl_engine.inspect import prepare_image
 
     a = prepare_image(image, grey=bool(meta.get("grey")))
     with torch.inference_mode():

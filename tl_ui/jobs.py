@@ -1,6 +1,6 @@
 """The pages' view of the server's jobs: one scheduler per server, and which jobs each browser tab watches.
 
-Training never runs in a page's thread: :class:`tl_engine.scheduler.Scheduler` owns worker processes, a queue
+Training never runs in a page's thread: :class:`tl_engine.jobs.scheduler.Scheduler` owns worker processes, a queue
 and the thread budget, and joins tabs that ask for the same race. A page only submits, polls snapshots (a lock
 and a tuple copy) and stops. When a tab's session ends, Streamlit calls ``on_release`` and every job that tab
 watched loses a watcher; a job nobody watches leaves the queue or stops, freeing its slot.
@@ -15,8 +15,7 @@ import streamlit as st
 
 from tl_engine.config import RunConfig
 from tl_engine.errors import UserError
-from tl_engine.job_backends import warm
-from tl_engine.scheduler import JobSnapshot, Scheduler, backend_name
+from tl_engine.jobs import JobSnapshot, Scheduler, backend_name, warm
 
 # How often a tab asks for news while its job is queued or running. A poll costs the browser ~0.08 s of CPU
 # (Streamlit's frontend redraws the fragment) and a new epoch ~0.1 s more (the Plotly redraw), measured: on a
@@ -57,7 +56,7 @@ def _warmer() -> _Warmer:
 
 def warm_workers() -> None:
     """Called at the end of every race page run: the first race of a fresh server then does not wait for the
-    workers' imports (see :func:`tl_engine.job_backends.warm`). No scheduler is made."""
+    workers' imports (see :func:`tl_engine.jobs.backends.warm`). No scheduler is made."""
     _warmer().last_page = time.monotonic()
 
 

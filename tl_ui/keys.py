@@ -1,7 +1,7 @@
 """Every st.session_state key the pages use, named once (a typo in a string key is a silent bug)."""
 
 SETTINGS = "tl_settings"  # the race settings (a plain dict; survives visits to other pages)
-UPLOADS = "tl_uploads"  # upload name -> tl_engine.uploads.Upload, selectable for the whole session
+UPLOADS = "tl_uploads"  # upload name -> tl_engine.data.uploads.Upload, selectable for the whole session
 UPLOAD_ERRORS = "tl_upload_errors"  # sha256 of a rejected file -> its message (never parsed twice)
 RACE_WAS_ACTIVE = "tl_race_was_active"  # the race was queued or running at the last poll (rerun once when it ends)
 SWEEP_WAS_ACTIVE = "tl_sweep_was_active"

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from tl_engine.imageset import ImageSet
+from tl_engine.data import ImageSet
 
 __all__ = ["sample_grid", "image_row", "network_view"]
 
@@ -31,7 +31,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 def network_view(images: np.ndarray, resolution: int) -> np.ndarray:
     """uint8 N×H×W[×3] -> uint8 N×R×R×3: the images resized exactly as the race resizes them (needs torch).
 
-    Uses :func:`tl_engine.data.to_model_input` with mean 0 and std 1, so only the resize is applied.
+    Uses :func:`tl_engine.data.bundled.to_model_input` with mean 0 and std 1, so only the resize is applied.
     """
     from tl_engine.data import to_model_input  # torch only on this path: the plain preview stays torch-free
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from tl_engine.config import summarize
-from tl_engine.scheduler import JobSnapshot
-from tl_engine.verdicts import compare_curves, curves_from_events
+from tl_engine.experiments import compare_curves, curves_from_events
+from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys
 from tl_ui.counters import counters_html
 from tl_ui.style import color

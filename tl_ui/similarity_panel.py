@@ -1,7 +1,7 @@
 """"What ImageNet sees in these images": the ImageNet classifier's own labels for a sample, and the measured score.
 
 Measuring runs the 1,000-class ImageNet network on 200 images at 224 px (20-30 s on a 2-core CPU), so it
-happens only when someone presses Measure; the result is kept on disk (tl_engine.similarity) and every page,
+happens only when someone presses Measure; the result is kept on disk (tl_engine.inspect.similarity) and every page,
 the decision guide and the domain experiment then read it for free.
 """
 
@@ -10,12 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from tl_engine import similarity
 from tl_engine.config import RunConfig
-from tl_engine.data import load_dataset
+from tl_engine.data import DatasetInfo, load_dataset
 from tl_engine.errors import UserError
-from tl_engine.imageset import DatasetInfo
-from tl_engine.similarity import Similarity, example_images, measure
+from tl_engine.inspect import Similarity, example_images, measure, similarity
 from tl_engine.store import file_stamp
 from tl_ui import previews
 

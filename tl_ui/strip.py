@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tl_engine.config import STRATEGY_NAMES
-from tl_engine.specs import Stage
-from tl_engine.strategies import STRATEGIES, trainable_params
+from tl_engine.models import STRATEGIES, Stage, trainable_params
 from tl_ui.style import LOCKED, color, fmt_params, label
 
 

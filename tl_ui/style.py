@@ -1,13 +1,12 @@
 """One palette for every chart, strip and table (projector-friendly). Names come from the engine's tables.
 
-Strategy and backbone names a person reads are defined once, in :mod:`tl_engine.strategies` and
-:mod:`tl_engine.specs` (both importable without torch); this module only adds colours and number formats.
+Strategy and backbone names a person reads are defined once, in :mod:`tl_engine.models.strategies` and
+:mod:`tl_engine.models.specs` (both importable without torch); this module only adds colours and number formats.
 """
 
 from __future__ import annotations
 
-from tl_engine.specs import SPECS
-from tl_engine.strategies import label
+from tl_engine.models import SPECS, label
 
 __all__ = ["COLORS", "LOCKED", "FONT", "label", "color", "backbone_label", "fmt_params"]
 

@@ -14,15 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from tl_engine.config import NUM_STAGES, RaceResult, RunConfig, StrategySummary
-from tl_engine.noise import Point
-from tl_engine.verdicts import best_of, pts
+from tl_engine.experiments import Point, best_of, pts
 from tl_ui.strip import StripRow
 from tl_ui.style import color, fmt_params, label
 
 # Reference sizes, by total training images: CS231n's "small" and "large" target sets (a rule of thumb).
 SMALL_BELOW = 1_000
 LARGE_FROM = 10_000
-# Rule of thumb, not a measurement: a measured similarity score (0..1, tl_engine.similarity) at or above the
+# Rule of thumb, not a measurement: a measured similarity score (0..1, tl_engine.inspect.similarity) at or above the
 # middle of its scale counts as "similar". Measured (MobileNetV2, 200 images): crops of everyday photos 0.65,
 # textures 0.41, fashion-mnist 0.27, animal-mnist 0.23, mnist 0.16 (tl_engine/similarity.py docstring).
 SIMILAR_FROM = 0.5
@@ -97,7 +96,7 @@ def measured_note(results: Sequence[RaceResult], dataset: str, backbone: str, tr
 
     Every stored race counts (freeze or size sweeps, plain races, any seeds), but only runs with identical
     other settings (epochs, resolution, learning rates, ...) are compared: the largest such group. The winner
-    is chosen on validation accuracy and checked on test (:func:`tl_engine.verdicts.best_of`).
+    is chosen on validation accuracy and checked on test (:func:`tl_engine.experiments.verdicts.best_of`).
     Returns None when nothing comparable was stored.
     """
     mine = [r for r in results if r.completed and r.config.dataset == dataset and r.config.backbone == backbone
@@ -138,7 +137,7 @@ def strategies_html(rows: Sequence[StripRow], summary: Mapping[str, StrategySumm
         rows: the strip rows (same numbers as the pills).
         summary: the last race's per-strategy summary (missing strategy: not run yet).
     """
-    from tl_engine.strategies import STRATEGIES  # torch-heavy: see tl_ui.strip.strip_rows
+    from tl_engine.models import STRATEGIES  # torch-heavy: see tl_ui.strip.strip_rows
 
     cards = []
     for r in rows:

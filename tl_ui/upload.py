@@ -1,6 +1,6 @@
 """Your own images: a .zip of class folders or a .npz, checked by the engine and raced like a bundled dataset.
 
-The engine does the safe part (:mod:`tl_engine.uploads`: every cap, decoded once, private folder, content
+The engine does the safe part (:mod:`tl_engine.data.uploads`: every cap, decoded once, private folder, content
 name). This module only remembers, per browser session, what was accepted (selectable for the whole session)
 and what was rejected (its message, so a failed 50 MB file is not parsed again on every rerun).
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from tl_engine.data import Upload, save_upload
 from tl_engine.errors import DataError
-from tl_engine.uploads import Upload, save_upload
 from tl_ui import keys
 
 SUFFIXES = ("zip", "npz")

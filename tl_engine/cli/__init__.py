@@ -1,0 +1,1 @@
+"""``python -m tl_engine {race,datasets,sweep,similarity}``: argument parsing and printing, nothing else."""

@@ -1,0 +1,15 @@
+"""What outlives a process: the SQLite results store keyed by RunConfig, and files written atomically."""
+
+from .. import lazy_exports
+
+# What other packages use, and the module that defines it (imported on first use: see lazy_exports).
+_EXPORTS = {
+    "ResultStore": "results",
+    "check_writable": "files",
+    "config_id": "results",
+    "default_path": "results",
+    "file_stamp": "files",
+    "write_json_atomic": "files",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,46 @@
+"""Files written so that a reader never sees half of one, and checked before work that would be lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def file_stamp(*paths: str | Path) -> tuple:
+    """(modification time, size) of each file, None for a missing one: a cache key that changes with them."""
+    out = []
+    for p in paths:
+        try:
+            st = Path(p).stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def write_json_atomic(path: str | Path, obj: dict) -> None:
+    """Write to a temp file then rename: a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_writable(path: str | Path | None, what: str = "--json") -> None:
+    """Fail before any training when an output file cannot be written (a missing folder loses no race)."""
+    if path is None:
+        return
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise UserError(f"{what} {path}: the folder {folder} does not exist; create it or choose another path.")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{what} {path}: the folder {folder} is not writable; choose another path.")

@@ -83,7 +83,7 @@ def child(part: str, cfg: RunConfig) -> dict:
 
 
 def spread(values: list[float]) -> dict:
-    """Mean and range of a list of numbers (what the README quotes)."""
+    """Mean and range of a list of numbers (what docs/benchmarks.md quotes)."""
     return {"mean": sum(values) / len(values), "min": min(values), "max": max(values), "n": len(values)}
 
 

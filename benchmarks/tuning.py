@@ -1,4 +1,4 @@
-"""The README's tuning grid, chosen on validation and scored on test once.
+"""The tuning grid of docs/tuning.md, chosen on validation and scored on test once.
 
     python -m benchmarks.tuning             # runs what the store lacks, then writes the results
     python -m benchmarks.tuning --status    # trains nothing: writes what the store holds so far
@@ -25,7 +25,7 @@ BatchNorm momentum is strategy data, not a RunConfig field, so the store's key c
 (``dataclasses.replace``) for the duration of the run only, and are kept in a separate store next to the
 default one so that they can never answer an ordinary scratch race.
 
-Writes ``benchmarks/results/tuning.json`` and prints a markdown table for the README.
+Writes ``benchmarks/results/tuning.json`` and prints a markdown table for docs/tuning.md.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def _pct(x: dict) -> str:
 
 
 def table(out: dict) -> str:
-    """The README table: validation for every grid point, test once for the chosen one."""
+    """The docs/tuning.md table: validation for every grid point, test once for the chosen one."""
     rows = ["| strategy | tried | final validation accuracy, mean (min-max) of 3 seeds, % | chosen | "
             "test accuracy of the chosen, mean (min-max), % |", "|---|---|---|---|---|"]
     names = {"frozen": "frozen (`lr_head`)", "finetune": "fine-tune (`lr_head`, `lr_body`)",

@@ -35,4 +35,4 @@ st.table([
 ])
 st.caption("How each file was built, with input checksums: assets/datasets/PROVENANCE.md. How similar each "
            "dataset is to ImageNet photos is measured, not labelled: `python -m tl_engine similarity --dataset "
-           "NAME` (see the README).")
+           "NAME` (scores and method: docs/datasets.md).")

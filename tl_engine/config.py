@@ -31,7 +31,7 @@ class RunConfig:
     batch_size: int = 32  # small batches = more optimiser steps on a 500-image set
     # Peak learning rates (AdamW, warm-up + cosine schedule): each the best mean *validation* accuracy of a
     # small grid on the default race over 3 seeds (benchmarks/tuning.py), so that no strategy is handicapped.
-    # Every grid's best was within noise of its runner-up (500 validation images): README "Tuning".
+    # Every grid's best was within noise of its runner-up (500 validation images): docs/tuning.md.
     lr_head: float = 3e-3  # the new classifier, for frozen and fine-tune (of 1e-3, 3e-3, 1e-2)
     lr_body: float = 3e-3  # unfrozen pretrained stages in fine-tune (of 3e-4, 1e-3, 3e-3 with the head at 3e-3)
     lr_scratch: float = 1e-2  # every layer of the random network (of 1e-3, 3e-3, 1e-2)

@@ -70,7 +70,7 @@ def _show(sim: Similarity, cfg: RunConfig) -> None:
                 f"{d['score_high']:.2f}, from {sim.n_images} images): confidence {d['confidence']:.2f} × "
                 f"consistency {d['consistency']:.2f}, combined as their geometric mean.")
     st.caption(f"Method: {sim.method}. Everyday photos scored 0.65 here, handwritten digits 0.16 "
-               "(see the README).")
+               "(see docs/datasets.md).")
     for top, row in zip(sim.top_labels[:5], _example_rows(sim, cfg.dataset), strict=True):
         st.markdown(f"ImageNet says **{top.label}** for {top.share:.0%} of the sample; its most confident cases:")
         st.image(row)

@@ -32,7 +32,7 @@ def uploader(container: Any) -> Upload | None:
     with container.expander("Use your own images", expanded=bool(errors)):
         st.caption("A .zip with one folder per class (optionally under train/, val/ and test/), or a .npz with "
                    "train_images, train_labels, test_images, test_labels (and optionally val_*). "
-                   "PNG, JPEG, BMP, GIF and WebP images; limits: see the README.")
+                   "PNG, JPEG, BMP, GIF and WebP images; limits: docs/limits.md.")
         file = st.file_uploader("Dataset file", type=list(SUFFIXES), key="w_upload")
         if file is None:
             return None

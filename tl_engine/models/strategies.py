@@ -37,7 +37,7 @@ STRATEGIES: dict[str, Strategy] = {
     "scratch": Strategy(
         "scratch", "Scratch", False, "none",  # random init; nothing worth freezing
         # Chosen on validation against torch's default 0.1: 72.7 vs 72.3 % final validation accuracy (3 seeds,
-        # within noise; README "Tuning"). Why it can matter: a random network changes fast and a 500-image
+        # within noise; docs/tuning.md). Why it can matter: a random network changes fast and a 500-image
         # epoch is only 16 steps, so slowly averaged running statistics lag behind the weights.
         bn_momentum=0.5,
         formula="θ learned from random init",

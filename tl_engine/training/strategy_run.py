@@ -46,8 +46,8 @@ def param_groups(net: StagedNet, strategy: str, cfg: RunConfig) -> list[dict]:
     """Optimizer groups, one per trainable stage plus the head, named so they can be shown.
 
     Scratch: one learning rate everywhere. Fine-tune: two rates, the pretrained stages at ``lr_body`` and the
-    new, random head at ``lr_head`` (equal by default: on validation a lower body rate was no better, README
-    "Tuning"). Frozen: the head only.
+    new, random head at ``lr_head`` (equal by default: on validation a lower body rate was no better,
+    docs/tuning.md). Frozen: the head only.
     """
     f = frozen_stages(strategy, cfg.frozen_stages)
     pretrained = STRATEGIES[strategy].pretrained

@@ -84,7 +84,10 @@ def main() -> int:
     storage = folder / "caddy"
     storage.mkdir(parents=True, exist_ok=True)
     conf = folder / "Caddyfile"
-    conf.write_text(classroom.caddyfile(hosts, a.port, sport, storage, classroom.streamlit_static()))
+    import streamlit
+
+    static = classroom.precompressed_static(classroom.streamlit_static(), folder, streamlit.__version__)
+    conf.write_text(classroom.caddyfile(hosts, a.port, sport, storage, static))
     env_home = {"XDG_DATA_HOME": str(folder / "xdg-data"), "XDG_CONFIG_HOME": str(folder / "xdg-config"),
                 "HOME": str(folder)}  # Caddy writes nothing outside the class folder
 

@@ -67,3 +67,19 @@ def test_address_file_only_while_the_launcher_runs(tmp_path):
 def test_qr_text_is_a_square_of_blocks():
     lines = classroom.qr_text("https://10.0.0.5:8443").splitlines()
     assert len(lines) > 10 and all("█" in line or "▀" in line or "▄" in line for line in lines)
+
+
+def test_precompressed_static_copy_is_made_once(tmp_path):
+    import gzip
+
+    src = tmp_path / "static"
+    (src / "static" / "js").mkdir(parents=True)
+    (src / "index.html").write_text("<html>" + "x" * 1000)
+    (src / "static" / "js" / "a.js").write_text("let a = 1;" * 200)
+    (src / "static" / "f.woff2").write_bytes(b"\x00" * 50)
+    dst = classroom.precompressed_static(src, tmp_path / "class", "1.0")
+    assert gzip.decompress((dst / "static" / "js" / "a.js.gz").read_bytes()) == (src / "static/js/a.js").read_bytes()
+    assert (dst / "index.html.gz").exists() and not (dst / "static" / "f.woff2.gz").exists()
+    (dst / "marker").touch()
+    assert classroom.precompressed_static(src, tmp_path / "class", "1.0") == dst and (dst / "marker").exists()
+    assert classroom.precompressed_static(src, tmp_path / "class", "2.0").name == "static-2.0"  # a new Streamlit

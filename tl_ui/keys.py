@@ -8,6 +8,7 @@ SWEEP_WAS_ACTIVE = "tl_sweep_was_active"
 FIGURES = "tl_figures"  # (key, figure) of the race page: rebuilt only when a new epoch arrived or the view changed
 CHART_VIEW = "tl_chart_view"  # the race page's chart: test accuracy or loss (a widget key)
 X_SECONDS = "x_seconds"  # the race chart's x-axis toggle (a widget key)
+SIZED_FOR = "tl_sized_for"  # the dataset the size sliders were last fitted to (a new one starts at its defaults)
 BUILDER = "tl_builder"  # the dataset builder's classes and images
 CAMERA_TARGET = "tl_cam_target"  # the builder's class that the next camera shot goes to
 WIDGET_PREFIX = "w_"  # race-settings widgets: "w_train_size", ...

@@ -69,7 +69,7 @@ def save_upload(filename: str, data: bytes) -> Upload:
     ds = load_upload(filename, data)
     title = Path(filename).name
     meta = {"filename": title, "classes": list(ds.info.classes), "skipped": ds.skipped,
-            "skipped_reasons": list(ds.skipped_reasons)}
+            "skipped_reasons": list(ds.skipped_reasons), "splits": ds.info.splits}
     _write_atomic(folder / f"{digest}.npz", lambda f: np.savez(
         f, train_images=ds.train_x, train_labels=ds.train_y, val_images=ds.val_x, val_labels=ds.val_y,
         test_images=ds.test_x, test_labels=ds.test_y))
@@ -106,10 +106,13 @@ def load_meta(name: str) -> Upload:
     """What the page shows about an upload, without loading its images."""
     npz, meta_path = _paths(name)
     meta = json.loads(meta_path.read_text())
-    with np.load(npz, allow_pickle=False) as z:
-        n = {s: int(z[f"{s}_labels"].shape[0]) for s in ("train", "val", "test")}
-    info = DatasetInfo(name, f"Your data: {meta['filename']}", f"your images ({meta['filename']})", n["train"],
-                       n["val"], n["test"], tuple(meta["classes"]), "yours", meta["filename"])
+    k = len(meta["classes"])
+    with np.load(npz, allow_pickle=False) as z:  # labels only: a few bytes per image
+        counts = tuple(tuple(int(c) for c in np.bincount(z[f"{s}_labels"], minlength=k)[:k])
+                       for s in ("train", "val", "test"))
+    info = DatasetInfo(name, f"Your data: {meta['filename']}", f"your images ({meta['filename']})", sum(counts[0]),
+                       sum(counts[1]), sum(counts[2]), tuple(meta["classes"]), "yours", meta["filename"],
+                       str(meta.get("splits", "")), counts)
     return Upload(name, meta["filename"], info, int(meta["skipped"]), tuple(meta["skipped_reasons"]))
 
 

@@ -94,8 +94,13 @@ def draw_note(info: Any, split: str, n: int) -> str | None:
         return None
     q = quotas(counts, n)
     names = list(info.classes)
-    full = [f"{names[c]} ({int(q[c])})" for c in np.flatnonzero(q == counts)]
+    head = f"{n:,} {_WORDS[split]} images is more than a class-balanced draw allows ({max_balanced(counts):,})"
+    rest = q < counts
+    if not rest.any():
+        per = ", ".join(f"{names[c]} {int(k):,}" for c, k in enumerate(q[:5])) + (", ..." if len(q) > 5 else "")
+        return f"{head}: all of them, with unequal classes ({per})."
+    full = [f"{names[c]} ({int(q[c]):,})" for c in np.flatnonzero(~rest)]
     shown = ", ".join(full[:5]) + (f" and {len(full) - 5} more" if len(full) > 5 else "")
-    return (f"{n:,} {_WORDS[split]} images is more than a class-balanced draw allows ({max_balanced(counts):,}): "
-            f"{shown} give{'s' if len(full) == 1 else ''} all {'it has' if len(full) == 1 else 'they have'}, "
-            f"the other classes give {int(q[q < counts].min()):,} to {int(q[q < counts].max()):,} each.")
+    lo, hi = int(q[rest].min()), int(q[rest].max())
+    return (f"{head}: {shown} give{'s' if len(full) == 1 else ''} all {'it has' if len(full) == 1 else 'they have'}"
+            f", the other classes {lo:,}{'' if lo == hi else f' to {hi:,}'} each.")

@@ -23,6 +23,7 @@ _EXPORTS = {
     "csv_text": "sweep",
     "curves_from_events": "verdicts",
     "domain_gains": "verdicts",
+    "gap_noise": "noise",
     "noise_sentence": "noise",
     "plan": "sweep",
     "points": "sweep",
@@ -31,7 +32,6 @@ _EXPORTS = {
     "run_sweep": "sweep",
     "sweep_verdict": "sweep",
     "swept_value": "sweep",
-    "test_noise": "noise",
     "to_csv": "sweep",
     "x_of": "sweep",
 }

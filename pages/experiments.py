@@ -30,7 +30,16 @@ from tl_engine.experiments import (
 from tl_engine.store import ResultStore
 from tl_ui import experiment_charts as charts
 from tl_ui import jobs, keys
-from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
+from tl_ui.settings import (
+    MAX_EPOCHS,
+    MAX_SEED,
+    RESOLUTIONS,
+    fitted,
+    num_classes,
+    snap,
+    test_options,
+    train_options,
+)
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
@@ -108,7 +117,8 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     opts["seeds"] = c4.selectbox("Seeds", SEED_CHOICES, key="xp_seeds",
                                  help="Each point runs with this many seeds; the figure shows their mean and "
                                       "min..max band, and a verdict is 'inconclusive' inside the noise.")
-    cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}})
+    # The race page's validation rule: the default draw fitted to the dataset (an upload may hold only a few).
+    cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}, "val_size": fitted(info, "val_size")})
     if kind == "domain":
         listed = list(by_name.values()) if uploads else infos
         if uploads:

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 
 from ..errors import UserError
+
+# Why a write failed, in words (callers say what was being written; no path: server folders are nobody's business).
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the disk is read-only",
+    errno.EACCES: "permission denied: the folder is not writable",
+    errno.EPERM: "permission denied: the folder is not writable",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.ENOENT: "the folder does not exist",
+}
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """True for "no space left" and "quota exceeded": a full disk, not a damaged file."""
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def os_reason(e: OSError) -> str:
+    """``e`` in words, without the path it names (e.g. "the disk is full")."""
+    return _REASONS.get(e.errno or 0) or (e.strerror or type(e).__name__).lower()
 
 
 def file_stamp(*paths: str | Path) -> tuple:

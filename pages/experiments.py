@@ -202,7 +202,7 @@ def main() -> None:
         try:
             stored = sum(ResultStore().get(c) is not None for c in grid)
         except StoreError as e:  # a damaged store: the experiment still runs, without reuse
-            st.warning(str(e))
+            st.warning(md(e, limit=1000))
             stored = 0
     except UserError as e:
         st.error(str(e))

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 DATA_ENV = "TL_RACE_DATA"  # folder that holds results.sqlite (default: data/ in the repo, git-ignored)
 FILE_NAME = "results.sqlite"
 BUSY_SECONDS = 30.0  # a writer waits this long for another writer's transaction before giving up
+FULL_BYTES = 2**20  # an I/O error with less than this free on the store's disk is a full disk
 KEY_VERSION = 3  # bump if what a config means changes, so old results stop matching (3: paired streams)
 
 SCHEMA = """
@@ -120,7 +121,7 @@ class ResultStore:
             self._create()
             con = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)  # we BEGIN explicitly
         except (OSError, sqlite3.Error) as e:
-            raise _store_error(e) from e
+            raise _store_error(e, self.path.parent) from e
         try:
             con.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
             _wal(con)
@@ -128,7 +129,7 @@ class ResultStore:
             con.executescript(SCHEMA)
             yield con
         except (OSError, sqlite3.DatabaseError) as e:
-            raise _store_error(e) from e
+            raise _store_error(e, self.path.parent) from e
         finally:
             con.close()
 
@@ -236,11 +237,24 @@ def _record(row: tuple) -> RaceResult | None:
         return None
 
 
-def _store_error(e: Exception) -> StoreError:
-    """Why the store failed, told apart (full disk, read-only or locked, damaged), with no server path."""
+def _free_bytes(folder: Path | None) -> int | None:
+    try:
+        st = os.statvfs(folder) if folder is not None else None
+    except OSError:
+        return None
+    return None if st is None else st.f_bavail * st.f_frsize
+
+
+def _store_error(e: Exception, folder: Path | None = None) -> StoreError:
+    """Why the store failed, told apart (full disk, read-only or locked, damaged), with no server path.
+
+    SQLite often reports a full disk as a plain I/O error (SQLITE_IOERR_WRITE on a full tmpfs, seen here), so an
+    I/O error on a disk with less than :data:`FULL_BYTES` free counts as a full disk.
+    """
     name = getattr(e, "sqlite_errorname", "")
     what = "The results store (results.sqlite in $TL_RACE_DATA)"
-    if is_disk_full(e) or name == "SQLITE_FULL":
+    free = _free_bytes(folder) if name.startswith("SQLITE_IOERR") else None
+    if is_disk_full(e) or name == "SQLITE_FULL" or (free is not None and free < FULL_BYTES):
         return StoreError(f"{what} cannot be written: the disk is full. The stored races are fine; new ones are "
                           "not kept until space is freed on the server.")
     if isinstance(e, OSError) or name in ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH"):

@@ -77,3 +77,47 @@ def test_plotly_names_stay_distinct_when_cut_to_the_same_text() -> None:
     out = plotly_names(names)
     assert len(set(out)) == len(names)
     assert out[1].endswith("(2)") and out[2].endswith("(3)") and out[4] == "cat (2)"
+
+
+def _texts(fig) -> list[str]:
+    """Every string a figure hands Plotly to draw: data values, text, names, templates, titles, annotations."""
+    out: list[str] = []
+
+    def walk(v):
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if k != "meta":  # not drawn
+                    walk(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+
+    walk(fig.to_plotly_json())
+    return out
+
+
+def test_look_inside_figures_and_captions_escape_hostile_class_names():
+    import numpy as np
+
+    from tl_ui import inside_charts as ic
+
+    names = HOSTILE[:6]
+    n = len(names)
+    cm = np.eye(n, dtype=int) * 3 + 1
+    per = {"scratch": [0.5] * n, "finetune": [0.9] * n}
+    figs = [ic.confusion_figure(cm, names, "finetune"), ic.per_class_figure(per, names),
+            ic.feature_map_figure({"finetune": np.zeros((n, 2))}, np.arange(n), names),
+            ic.prediction_table({"finetune": [(names[0], 0.7), (names[1], 0.2)]})]
+    for fig in figs:
+        texts = _texts(fig)
+        leftover = [t for t in texts if re.search(r"<(?!br>|extra>|/extra>|b>|/b>)", t)]  # only the figures' own
+        assert not leftover, leftover
+        assert not any("\n" in t for t in texts)
+    ticks = figs[0].data[0].x
+    assert len(set(ticks)) == n and all(html.unescape(t) == one_line(c) for t, c in zip(ticks, names))
+    for caption in (ic.confusion_caption(cm - np.eye(n, dtype=int) + np.roll(np.eye(n, dtype=int), 1, 1), names,
+                                         "finetune"),
+                    ic.per_class_caption(per, names), ic.prediction_caption({"finetune": [(names[2], 0.9)]})):
+        assert "\n" not in caption and not re.search(r"(?<!\\)[\[<]", caption), caption

@@ -24,23 +24,29 @@ from tl_engine.models import label
 from tl_ui import inside_charts as ic
 from tl_ui import previews
 from tl_ui.race_live import plot
+from tl_ui.safe_text import md
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _grid_png(dataset: str, resolution: int | None) -> bytes:
-    """The sample grid as PNG bytes, cached per (dataset, resolution): the first paint never waits twice."""
+def _grid_png(dataset: str, resolution: int | None, page: int = 0) -> bytes:
+    """One page of the sample grid as PNG bytes, cached per (dataset, resolution, page)."""
     buf = io.BytesIO()
-    previews.sample_grid(load_dataset(dataset), per_class=6, resolution=resolution).save(buf, "PNG")
+    previews.sample_grid(load_dataset(dataset), per_class=6, resolution=resolution, page=page).save(buf, "PNG")
     return buf.getvalue()
 
 
 def data_preview(cfg: RunConfig, info: DatasetInfo) -> None:
-    with st.expander(f"See the data: {info.title}", expanded=False):
+    with st.expander(f"See the data: {md(info.title)}", expanded=False):
         as_net = st.toggle(f"As the network sees them ({cfg.resolution} × {cfg.resolution} pixels)",
                            key="tl_preview_net")
-        st.image(_grid_png(cfg.dataset, cfg.resolution if as_net else None),
-                 caption=f"Six training images of each of the {len(info.classes)} classes, with how many training "
-                         "images each class has.")
+        n, per = len(info.classes), previews.CLASSES_PER_PAGE
+        page, shown = 0, f"each of the {n} classes"
+        if previews.pages(n) > 1:  # many classes: one page of rows at a time keeps the image a few megapixels
+            page = st.select_slider("Classes", list(range(previews.pages(n))), key=f"tl_preview_page:{cfg.dataset}",
+                                    format_func=lambda p: f"{p * per + 1:,}–{min((p + 1) * per, n):,} of {n:,}")
+            shown = f"classes {page * per + 1:,} to {min((page + 1) * per, n):,} of {n:,}"
+        st.image(_grid_png(cfg.dataset, cfg.resolution if as_net else None, page),
+                 caption=f"Six training images of {shown}, with how many training images each class has.")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -116,7 +122,7 @@ def _confusion(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) -
     if cell is not None:
         t, p = cell
         members = cell_members(summary[s], y_test, t, p)[:24]
-        st.markdown(f"**True {classes[t]}, predicted {classes[p]}**: {len(members)} image(s) shown, most "
+        st.markdown(f"**True {md(classes[t])}, predicted {md(classes[p])}**: {len(members)} image(s) shown, most "
                     "confident first.")
         if members:
             idx = [i for i, _ in members]

@@ -1,0 +1,53 @@
+"""Small image files that are expensive to decode (shared by tests/engine/test_decode_bounds.py and bench_hostile).
+
+Each one is valid: the cost is in what the header honestly asks for. A lossless WebP of one flat colour is a few
+dozen bytes for 40 megapixels; a 1 × 40,000,000 PNG is 40 MB of pixels but 40 million rows (Pillow keeps a
+pointer per row); a near-empty 40 MP PNG compresses to ~40 KB and a zip of many copies to less than 1 KB each.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+from PIL import Image
+
+WEBP_SIDE = 6324  # 40.0 megapixels: just under the old 40 MP header cap, RGBA (4 bytes per pixel)
+
+
+def webp_bomb(side: int = WEBP_SIDE) -> bytes:
+    """A lossless, fully transparent WebP of side × side pixels (34 bytes at 6324², ~160 MB as RGBA pixels)."""
+    buf = io.BytesIO()
+    Image.new("RGBA", (side, side), (0, 0, 0, 0)).save(buf, "WEBP", lossless=True, quality=0, method=0)
+    return buf.getvalue()
+
+
+def flat_png(width: int, height: int, colour: int = 0, rows_per_chunk: int = 4096) -> bytes:
+    """A valid 8-bit grey PNG of width × height pixels, all ``colour``, compressed in row chunks (never held whole)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">L", len(body)) + kind + body + struct.pack(">L", zlib.crc32(kind + body))
+    z = zlib.compressobj(9)
+    row = b"\x00" + bytes([colour]) * width  # filter byte + pixels
+    block = row * max(1, min(rows_per_chunk, (16 << 20) // len(row)))
+    per = len(block) // len(row)
+    parts, left = [], height
+    while left > 0:
+        n = min(per, left)
+        parts.append(z.compress(block if n == per else row * n))
+        left -= n
+    idat = b"".join(parts) + z.flush()
+    ihdr = struct.pack(">LLBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def image_zip(path: Path, image: bytes, n: int, ext: str, good: dict[str, bytes] | None = None) -> Path:
+    """A deflate zip of ``good`` entries plus ``n`` copies of ``image`` split over two class folders."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in (good or {}).items():
+            zf.writestr(name, data)
+        for i in range(n):
+            zf.writestr(f"set/{'ab'[i % 2]}/{i}.{ext}", image)
+    return path

@@ -23,7 +23,16 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import DataError
-from .images import IMAGE_EXTS, MAX_FILE_BYTES, STORE_SIZE, UNSUPPORTED_EXTS, Skip, decode, unsupported_reason
+from .images import (
+    IMAGE_EXTS,
+    MAX_FILE_BYTES,
+    STORE_SIZE,
+    UNSUPPORTED_EXTS,
+    PixelBudget,
+    Skip,
+    decode,
+    unsupported_reason,
+)
 from .imageset import DatasetInfo, ImageSet
 from .usernpz import NpzSplits, read_npz
 from .usersplit import split_indices
@@ -152,7 +161,8 @@ def from_entries(entries: Entries, name: str, source: str, notes: Counter | None
         most = MAX_DECODED_BYTES // (STORE_SIZE**2 * 3)
         raise DataError(f"{source} has {n:,} images; at most {most:,} are read ({STORE_SIZE}×{STORE_SIZE} pixels "
                         "each in memory). Use fewer images per class.")
-    decoded = {split: _decode_split(g, classes, split if len(groups) > 1 else "", skips, source)
+    budget = PixelBudget(source)  # all splits together: one upload decodes at most MAX_UPLOAD_PIXELS
+    decoded = {split: _decode_split(g, classes, split if len(groups) > 1 else "", skips, source, budget)
                for split, g in groups.items()}
     ims = _three_splits(decoded, tuple(classes), source)
     del decoded
@@ -187,8 +197,8 @@ def _groups(files: Entries, notes: Counter) -> dict[str, dict[str, list]]:
     return groups
 
 
-def _decode_split(groups: dict[str, list], classes: list[str], split: str, skips: Counter, source: str
-                  ) -> tuple[list[np.ndarray], list[int]]:
+def _decode_split(groups: dict[str, list], classes: list[str], split: str, skips: Counter, source: str,
+                  budget: PixelBudget) -> tuple[list[np.ndarray], list[int]]:
     ims: list[np.ndarray] = []
     labels: list[int] = []
     for c, cls in enumerate(classes):
@@ -196,7 +206,7 @@ def _decode_split(groups: dict[str, list], classes: list[str], split: str, skips
         before = len(ims)
         for read in readers:
             try:
-                ims.append(decode(read()))
+                ims.append(decode(read(), budget=budget))
                 labels.append(c)
             except Skip as s:
                 skips[str(s)] += 1

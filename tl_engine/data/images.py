@@ -132,19 +132,48 @@ def decode_cost(width: int, height: int, mode: str, fmt: str) -> int:
 def decode(data: bytes, size: int = STORE_SIZE, budget: PixelBudget | None = None) -> np.ndarray:
     """One image file -> uint8 size×size (grey) or size×size×3 (colour), centre square crop.
 
-    Waits for one of the process's DECODE_SLOTS; ``budget`` (one per upload) is charged the decoded pixels.
+    Bounded as :func:`open_square` (which see); ``budget`` (one per upload) is charged the decoded pixels.
 
     Raises:
         Skip: with a short reason (wrong format, too large to decode, damaged) when the file cannot be used.
         DataError: ``budget`` is spent: the whole upload stops.
     """
+    small = open_square(data, 2 * size, budget)  # at least 2× size where the image has it, for LANCZOS
+    try:
+        a = np.asarray(small.resize((size, size), Image.Resampling.LANCZOS) if small.size != (size, size)
+                       else small, dtype=np.uint8)
+    except Exception as e:  # noqa: BLE001 (a decoder error can surface on first use)
+        raise Skip("damaged image data (could not be decoded)") from e
+    # Grey pictures saved as RGB (common for scans and X-rays) stay grey: 3x less memory, same information.
+    if a.ndim == 3 and np.abs(a.astype(np.int16) - a[..., :1]).max() <= 8:
+        a = np.ascontiguousarray(a[..., 0])
+    return a
+
+
+def open_square(data: bytes, side: int, budget: PixelBudget | None = None) -> Image.Image:
+    """The upright centre square of an image file, mode L or RGB (transparent pixels white), reduced by an
+    integer factor while decoding to between ``side`` and 2×``side`` pixels a side (kept as it is if smaller).
+
+    Every check runs on the header first (file size, pixels, :func:`decode_cost`); the decode waits for one of
+    the process's DECODE_SLOTS. Raises Skip (unusable file) or DataError (``budget`` spent).
+    """
     if len(data) > MAX_FILE_BYTES:
         raise Skip(f"larger than {MAX_FILE_BYTES // 2**20} MB")
     with DECODE_SLOTS:
-        return _decode(data, size, budget)
+        im = _open_checked(data, side, budget)
+        try:
+            orientation = _orientation(im)
+            small = _grey_or_rgb(_reduce_square(im, side))
+            if orientation in _TRANSPOSE:  # after the crop: the centre square of a rotated photo is the rotated one
+                small = small.transpose(_TRANSPOSE[orientation])
+            small.load()
+            return small
+        except Exception as e:  # noqa: BLE001 (truncated data, bad chunks, decoder errors: one bad file)
+            raise Skip("damaged image data (could not be decoded)") from e
 
 
-def _decode(data: bytes, size: int, budget: PixelBudget | None) -> np.ndarray:
+def _open_checked(data: bytes, side: int, budget: PixelBudget | None) -> Image.Image:
+    """The opened (not decoded) image, after every header check; a JPEG set to decode at a reduced scale."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":  # before Image.open: its decoder allocates the canvas
         header = webp_size(data)
         if header is None:
@@ -159,7 +188,7 @@ def _decode(data: bytes, size: int, budget: PixelBudget | None) -> np.ndarray:
         kind = sniff(data)
         raise Skip(unsupported_reason(kind) if kind else f"{NOT_SUPPORTED}, or damaged") from e
     if im.format == "JPEG":
-        im.draft(im.mode if im.mode in ("L", "RGB") else None, (size, size))  # decode at 1/2, 1/4 or 1/8 scale
+        im.draft(im.mode if im.mode in ("L", "RGB") else None, (side, side))  # decode at 1/2, 1/4 or 1/8 scale
     w, h = im.size  # from the header (and draft): nothing is decoded yet
     if w < 1 or h < 1:
         raise Skip("empty image (0 pixels)")
@@ -169,18 +198,7 @@ def _decode(data: bytes, size: int, budget: PixelBudget | None) -> np.ndarray:
         raise Skip(TOO_BIG)
     if budget is not None:
         budget.spend(w * h)
-    try:
-        orientation = _orientation(im)
-        small = _shrink(im, size)
-        if orientation in _TRANSPOSE:  # after the crop: the centre square of a rotated photo is the rotated square
-            small = small.transpose(_TRANSPOSE[orientation])
-        a = np.asarray(small, dtype=np.uint8)
-    except Exception as e:  # noqa: BLE001 (truncated data, bad chunks, decoder errors: one bad file)
-        raise Skip("damaged image data (could not be decoded)") from e
-    # Grey pictures saved as RGB (common for scans and X-rays) stay grey: 3x less memory, same information.
-    if a.ndim == 3 and np.abs(a.astype(np.int16) - a[..., :1]).max() <= 8:
-        a = np.ascontiguousarray(a[..., 0])
-    return a
+    return im
 
 
 def _orientation(im: Image.Image) -> int:
@@ -190,19 +208,16 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _shrink(im: Image.Image, size: int) -> Image.Image:
-    """Decode once at full size and cut the centre square down to about 2×``size`` in the same step."""
+def _reduce_square(im: Image.Image, side: int) -> Image.Image:
+    """Decode once at full size and cut the centre square down by an integer factor in the same step."""
     im.load()
     if im.mode not in _REDUCIBLE:  # 1, P, 16-bit, CMYK...: one full-size working copy (counted in decode_cost)
         im = _working_mode(im)
     w, h = im.size
-    f = max(1, min(w, h) // (2 * size))  # leaves at least 2×size for the final LANCZOS resize
+    f = max(1, min(w, h) // side)
     s = min(w, h) // f * f
     box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
-    small = im.reduce(f, box) if f > 1 else im.crop(box)
-    del im  # a full-size working copy goes now: only the small image is converted and resized
-    small = _grey_or_rgb(small)
-    return small.resize((size, size), Image.Resampling.LANCZOS) if small.size != (size, size) else small
+    return im.reduce(f, box) if f > 1 else im.crop(box)
 
 
 def _working_mode(im: Image.Image) -> Image.Image:

@@ -25,6 +25,14 @@ def webp_bomb(side: int = WEBP_SIDE) -> bytes:
     return buf.getvalue()
 
 
+def claimed_webp(width: int, height: int) -> bytes:
+    """A real 16×16 lossless WebP whose header claims width × height (what a crafted bomb's header says)."""
+    data = bytearray(webp_bomb(16))
+    bits = struct.unpack("<L", data[21:25])[0] & ~((1 << 28) - 1)  # keep the alpha and version bits
+    data[21:25] = struct.pack("<L", bits | (width - 1) | ((height - 1) << 14))
+    return bytes(data)
+
+
 def flat_png(width: int, height: int, colour: int = 0, rows_per_chunk: int = 4096) -> bytes:
     """A valid 8-bit grey PNG of width × height pixels, all ``colour``, compressed in row chunks (never held whole)."""
     def chunk(kind: bytes, body: bytes) -> bytes:

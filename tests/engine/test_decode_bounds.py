@@ -118,12 +118,12 @@ def test_the_pixels_of_one_upload_are_bounded_and_the_message_says_how_many_were
 
 
 def test_bombs_inside_an_upload_are_skipped_and_counted(tmp_path):
-    path = hi.image_zip(tmp_path / "bombs.zip", hi.claimed_webp(6324, 6324), 0, "webp", good=hf.good_entries())
+    path = hi.image_zip(tmp_path / "bombs.zip", hi.claimed_webp(6324, 6324), 2, "webp", good=4)
     with zipfile.ZipFile(path, "a") as zf:
-        zf.writestr("pets/cats/bomb.webp", hi.claimed_webp(6324, 6324))
-        zf.writestr("pets/dogs/thin.png", hi.flat_png(1, 20_000_000))
+        zf.writestr("set/b/thin.png", hi.flat_png(1, 20_000_000))
     ds = load_upload("bombs.zip", path.read_bytes())
-    assert ds.skipped == 2 and ds.skipped_reasons == (f"2 files: {TOO_BIG}",)
+    assert ds.skipped == 3 and ds.skipped_reasons == (f"3 files: {TOO_BIG}",)
+    assert len(ds.train_y) + len(ds.val_y) + len(ds.test_y) == 8
 
 
 def test_at_most_two_images_decode_at_once_in_the_process():

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -25,6 +26,8 @@ from tl_ui import inside_charts as ic
 from tl_ui import previews
 from tl_ui.race_live import plot
 from tl_ui.safe_text import md
+
+PHOTO_SIDE = 256  # "Try your photo" decodes a photo's centre square to 256-511 px (at least any race resolution)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -152,19 +155,10 @@ def _try_photo(models_dir: str, summary: dict) -> None:
     src = shot or up
     if src is None:
         return
-    from tl_engine.data import FORMATS, MAX_FILE_BYTES, MAX_IMAGE_PIXELS
-
     data = src.getvalue()
-    try:
-        image = Image.open(io.BytesIO(data), formats=list(FORMATS))
-        w, h = image.size  # from the header: the same caps as every upload, checked before decoding
-        if len(data) > MAX_FILE_BYTES or w * h > MAX_IMAGE_PIXELS:
-            st.error(f"That photo is too large (at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels and "
-                     f"{MAX_FILE_BYTES // 2**20} MB): take a smaller one.")
-            return
-        image.load()
-    except Exception:  # noqa: BLE001 (any undecodable photo is one clear message)
-        st.error("That file could not be read as a PNG, JPEG, BMP, GIF or WebP image.")
+    image, why = _photo(hashlib.sha256(data).hexdigest(), data)
+    if image is None:
+        st.error(f"That photo cannot be used: {why}.")
         return
     preds = {}
     for s in summary:
@@ -174,6 +168,18 @@ def _try_photo(models_dir: str, summary: dict) -> None:
             preds[s] = _top3(module, meta, image)
     st.caption(ic.prediction_caption(preds))
     plot(ic.prediction_table(preds), key="tl_preds")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _photo(digest: str, _data: bytes) -> tuple[Image.Image | None, str]:
+    """A photo decoded once per content (reruns and other tabs reuse it), bounded like every upload: header
+    checks and a decoding slot first, then shrunk to about PHOTO_SIDE. (image, "") or (None, why not)."""
+    from tl_engine.data import Skip, open_square
+
+    try:
+        return open_square(_data, PHOTO_SIDE), ""
+    except Skip as e:
+        return None, str(e)
 
 
 def _top3(module, meta: dict, image: Image.Image) -> list[tuple[str, float]]:

@@ -31,10 +31,11 @@ from tl_engine.store import ResultStore
 from tl_ui import experiment_charts as charts
 from tl_ui import jobs, keys
 from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
+from tl_ui.style import ICON
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=":material/science:", layout="wide")
+st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=ICON, layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 EXPERIMENTS = {

@@ -20,11 +20,12 @@ from tl_ui import builder, controls, inside_panel, jobs, keys, race_live
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
+from tl_ui.style import ICON
 from tl_ui.teaching import guide_panel, strategies_html
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="Race · Transfer learning race", page_icon=":material/flag:", layout="wide")
+st.set_page_config(page_title="Race · Transfer learning race", page_icon=ICON, layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 

@@ -81,7 +81,11 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
         note, again = st.columns([4, 1], vertical_alignment="center")
         note.info(f"This exact race already ran ({snap.reused_from[:16].replace('T', ' ')} UTC): its stored "
                   "result is shown at once.")
-        again.button("▷ Race it live", on_click=_race_live, args=(cfg,), width="stretch")
+        # Not on_click: this button sits in the polling fragment, whose click reruns only the fragment, and
+        # run_every changes only on a full run. Start the race, then rerun the whole page so polling starts.
+        if again.button("▷ Race it live", width="stretch", key="tl_race_live"):
+            _race_live(cfg)
+            st.rerun(scope="app")
     if snap.status == "error":
         st.error(snap.error)
     _status_line(snap)

@@ -6,9 +6,11 @@ Strategy and backbone names a person reads are defined once, in :mod:`tl_engine.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tl_engine.models import SPECS, label
 
-__all__ = ["COLORS", "LOCKED", "FONT", "label", "color", "backbone_label", "fmt_params"]
+__all__ = ["COLORS", "LOCKED", "FONT", "ICON", "label", "color", "backbone_label", "fmt_params"]
 
 # Fixed colours: the same strategy is the same colour everywhere on the page.
 COLORS: dict[str, str] = {
@@ -18,6 +20,9 @@ COLORS: dict[str, str] = {
 }
 LOCKED = "#c9ced6"  # grey for frozen (locked) blocks
 FONT = dict(size=18, color="#111111")
+# The page icon: a bundled file (scripts/make_icon.py). An emoji or ":material/...:" icon makes the browser fetch
+# it from fonts.gstatic.com, and no request may leave the classroom's machine.
+ICON = str(Path(__file__).resolve().parent.parent / "assets" / "icon.png")
 
 
 def color(strategy: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from tl_engine.config import NUM_STAGES
+from tl_engine.config import NUM_STAGES, summarize
 from tl_engine.data import list_datasets
 from tl_engine.errors import UserError
 from tl_engine.models import Stage
@@ -110,7 +110,7 @@ def main() -> None:
             st.rerun()
 
     st.subheader("The three strategies")
-    summary = snap.result.summary if snap is not None and snap.result is not None else {}
+    summary = summarize(race_live.shown_events(snap)) if snap is not None and snap.result is not None else {}
     st.markdown(strategies_html(strip_rows(stages, k), summary), unsafe_allow_html=True)
     try:
         store = ResultStore()

@@ -23,6 +23,7 @@ from tl_engine.jobs import JobSnapshot
 from tl_engine.models import label
 from tl_ui import inside_charts as ic
 from tl_ui import previews
+from tl_ui.counters import inside_note
 from tl_ui.race_live import plot
 
 
@@ -69,6 +70,8 @@ def look_inside(snap: JobSnapshot, info: DatasetInfo) -> None:
     if not summary:
         return
     st.subheader("Look inside")
+    if snap.status == "stopped":
+        st.caption(inside_note(result.epochs, cfg.strategies))
     x_test, y_test = _test_images(json.dumps(cfg.to_dict(), sort_keys=True))
     inside = _inside_data(snap.models_dir)
     tabs = st.tabs(["Confusion", "Per class", "Top mistakes", "Δθ per stage", "First-layer filters", "Feature map",

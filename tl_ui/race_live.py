@@ -17,7 +17,7 @@ from tl_engine.config import summarize
 from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys
-from tl_ui.counters import counters_html
+from tl_ui.counters import at_epoch, common_epoch, counters_html, stopped_note
 from tl_ui.style import color
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
     left, right = st.columns([3.3, 1])
     with right:
         by_seconds = st.toggle("x-axis: compute seconds", key=keys.X_SECONDS)
-        st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs, cfg.frozen_stages),
+        st.markdown(counters_html(shown_events(snap), cfg.strategies, cfg.epochs, cfg.frozen_stages),
                     unsafe_allow_html=True)
     with left:
         # One chart drawn, the other a click away. Not st.tabs: a hidden tab's chart is redrawn on every new epoch
@@ -112,13 +112,21 @@ def _race_live(cfg) -> None:
     jobs.start_race(cfg, reuse=False)
 
 
+def shown_events(snap: JobSnapshot) -> list:
+    """The events the numbers below the chart use: a stopped race's up to the last epoch every strategy reached,
+    so that the sentence, the counters and the bars all speak of one epoch."""
+    if snap.status != "stopped":
+        return list(snap.events)
+    return at_epoch(snap.events, common_epoch(snap.events, snap.cfg.strategies))
+
+
 def show_result(snap: JobSnapshot) -> None:
-    summary = summarize(list(snap.events))
+    summary = summarize(shown_events(snap))
     v = compare_curves({snap.cfg.seed: curves_from_events(snap.events)}, snap.cfg.test_size, snap.cfg.epochs)
     st.subheader("Result")
-    prefix = ""
     if snap.status == "stopped":
-        prefix = f"Stopped before the end ({len(snap.events)} of {snap.total} epochs). "
+        st.caption(stopped_note(snap.events, snap.cfg.strategies))
+    prefix = f"Stopped before the end ({len(snap.events)} of {snap.total} epochs). " if snap.status == "stopped" else ""
     lead = v.numbers.get("winner") if v.status == "supported" else None
     edge = color(lead) if lead else "#888888"  # no winner's colour when nothing was won
     st.markdown(f'<div class="tl-verdict" style="border-left-color:{edge}">{prefix}{v.sentence}</div>',

@@ -103,8 +103,12 @@ def main() -> None:
     imagenet_view(cfg, info)
     if snap is not None and snap.status in ("done", "stopped") and snap.result is not None:
         inside_panel.look_inside(snap, info)
-    with st.expander("Build a dataset with your camera", expanded=bool(st.session_state.get(keys.BUILDER))):
-        made = builder.builder_panel()
+    # Keyed and tracked: open or closed is the user's choice, kept across reruns (a computed ``expanded`` reopened
+    # it on every rerun); its content runs only while it is open.
+    box = st.expander("Build a dataset with your camera", key=keys.BUILDER_OPEN, on_change="rerun")
+    if box.open:
+        with box:
+            made = builder.builder_panel()
         if made is not None:
             controls.select_on_next_run(made)
             st.rerun()

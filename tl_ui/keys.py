@@ -9,6 +9,7 @@ FIGURES = "tl_figures"  # (key, figure) of the race page: rebuilt only when a ne
 CHART_VIEW = "tl_chart_view"  # the race page's chart: test accuracy or loss (a widget key)
 X_SECONDS = "x_seconds"  # the race chart's x-axis toggle (a widget key)
 BUILDER = "tl_builder"  # the dataset builder's classes and images
+BUILDER_OPEN = "tl_builder_open"  # the builder's expander is open (a widget key)
 CAMERA_TARGET = "tl_cam_target"  # the builder's class that the next camera shot goes to
 WIDGET_PREFIX = "w_"  # race-settings widgets: "w_train_size", ...
 XP_PREFIX = "xp_"  # experiment-settings widgets

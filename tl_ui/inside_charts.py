@@ -201,16 +201,17 @@ def filters_mosaic(filters: np.ndarray, per_row: int = 8, zoom: int = 6) -> np.n
 
 
 def filters_figure(filters: Mapping[str, np.ndarray]) -> go.Figure:
-    """One panel per network: its stem filters (RGB, each scaled to its own range), as a ``go.Image`` grid."""
-    names = list(filters)
-    fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=[label(n) for n in names],
-                        horizontal_spacing=0.03)
-    for i, n in enumerate(names, start=1):
-        fig.add_trace(go.Image(z=filters_mosaic(filters[n]), hoverinfo="skip"), row=1, col=i)
+    """Each network's stem filters (RGB, own range) as a ``go.Image`` grid; two panels a row, so they are big."""
+    names, cols = list(filters), min(2, max(len(filters), 1))
+    rows = -(-max(len(names), 1) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label(n) for n in names], horizontal_spacing=0.04,
+                        vertical_spacing=0.12 if rows > 1 else 0.0)
+    for i, n in enumerate(names):
+        fig.add_trace(go.Image(z=filters_mosaic(filters[n]), hoverinfo="skip"), row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_annotations(font_size=20)
-    return _layout(fig, 330, margin=dict(l=10, r=10, t=50, b=10))
+    return _layout(fig, 60 + 300 * rows, margin=dict(l=10, r=10, t=50, b=10))
 
 
 def filters_caption(filters: Mapping[str, np.ndarray], reference: str) -> str:

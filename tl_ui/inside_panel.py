@@ -24,6 +24,7 @@ from tl_engine.models import label
 from tl_ui import inside_charts as ic
 from tl_ui import previews
 from tl_ui.counters import inside_note
+from tl_ui.previews import mistake_caption
 from tl_ui.race_live import plot
 
 
@@ -135,7 +136,7 @@ def _mistakes(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) ->
         st.markdown(f"**{label(s)}**: " + ("no mistakes." if not wrong else ""))
         if wrong:
             idx = [i for i, *_ in wrong]
-            caps = [f"{classes[p]} {c:.0%} (is {classes[t]})" for _, t, p, c in wrong]
+            caps = [mistake_caption(classes[t], classes[p], c) for _, t, p, c in wrong]
             st.image(previews.image_row(x_test[idx], caps))
 
 

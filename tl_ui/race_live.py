@@ -93,14 +93,16 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
         return
     left, right = st.columns([3.3, 1])
     with right:
-        by_seconds = st.toggle("x-axis: compute seconds", key=keys.X_SECONDS)
         st.markdown(counters_html(shown_events(snap), cfg.strategies, cfg.epochs, cfg.frozen_stages),
                     unsafe_allow_html=True)
     with left:
         # One chart drawn, the other a click away. Not st.tabs: a hidden tab's chart is redrawn on every new epoch
         # too, and a Plotly redraw is most of what a poll costs the browser (~0.1 s of CPU each, measured).
-        view = st.segmented_control("Chart", [ACCURACY, LOSS], default=ACCURACY, required=True,
-                                    key=keys.CHART_VIEW, label_visibility="collapsed")
+        # The x-axis toggle beside it, in the wide column: in the narrow one its label was cut at 1280 px.
+        pick, axis = st.columns([1.2, 1], vertical_alignment="center")
+        view = pick.segmented_control("Chart", [ACCURACY, LOSS], default=ACCURACY, required=True,
+                                      key=keys.CHART_VIEW, label_visibility="collapsed")
+        by_seconds = axis.toggle("x-axis: compute seconds", key=keys.X_SECONDS)
         fig = _figure(snap, view, "seconds" if by_seconds else "epoch", chance)
         plot(fig, key="loss_chart" if view == LOSS else "race_chart")
     if snap.events and (snap.result is not None or snap.status not in jobs.ACTIVE):

@@ -16,7 +16,7 @@ from tl_engine.data import list_datasets
 from tl_engine.errors import UserError
 from tl_engine.models import Stage
 from tl_engine.store import ResultStore
-from tl_ui import builder, controls, inside_panel, jobs, keys, race_live
+from tl_ui import builder, controls, inside_panel, jobs, keys, race_live, seeds
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
@@ -62,7 +62,8 @@ def main() -> None:
         st.error(str(e))
         st.stop()
     snap = jobs.current("race")
-    active = bool(snap and snap.status in jobs.ACTIVE)
+    extra = seeds.active(snap)  # "▷ Race 3 seeds": the same race's extra seeds, still queued or running
+    active = bool(snap and snap.status in jobs.ACTIVE) or extra is not None
     # The strip needs torch: its place is filled after the cheap parts are drawn. While a race runs it goes
     # below the live chart, so that the curves are on a 1280 x 720 projector screen without scrolling.
     strip_slot = None if active else st.empty()
@@ -77,11 +78,11 @@ def main() -> None:
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
     chance = 1 / len(info.classes)
 
-    every = jobs.poll_plan(snap)
+    every = jobs.poll_plan(snap if extra is None else extra)
 
     def live() -> None:
         now = jobs.current("race")
-        if jobs.poll_drifted(now, every):
+        if jobs.poll_drifted(now if extra is None else seeds.active(now) or now, every):
             st.rerun()  # tabs came or went: the full run computes this tab's share of the poll budget again
         race_live.live(now, chance)
 

@@ -5,6 +5,7 @@ UPLOADS = "tl_uploads"  # upload name -> tl_engine.data.uploads.Upload, selectab
 UPLOAD_ERRORS = "tl_upload_errors"  # sha256 of a rejected file -> its message (never parsed twice)
 RACE_WAS_ACTIVE = "tl_race_was_active"  # the race was queued or running at the last poll (rerun once when it ends)
 SWEEP_WAS_ACTIVE = "tl_sweep_was_active"
+SEEDS_WAS_ACTIVE = "tl_seeds_was_active"  # the race's extra seeds were queued or running at the last poll
 FIGURES = "tl_figures"  # (key, figure) of the race page: rebuilt only when a new epoch arrived or the view changed
 CHART_VIEW = "tl_chart_view"  # the race page's chart: test accuracy or loss (a widget key)
 X_SECONDS = "x_seconds"  # the race chart's x-axis toggle (a widget key)

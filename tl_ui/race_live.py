@@ -16,7 +16,7 @@ import streamlit as st
 from tl_engine.config import summarize
 from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
-from tl_ui import charts, jobs, keys
+from tl_ui import charts, jobs, keys, seeds
 from tl_ui.counters import at_epoch, common_epoch, counters_html, stopped_note
 from tl_ui.style import color
 
@@ -136,4 +136,5 @@ def show_result(snap: JobSnapshot) -> None:
     if snap.finished_at and snap.started_at and not snap.reused_from:
         st.caption(f"{len(snap.events)} epochs in {snap.finished_at - snap.started_at:.0f} s of wall-clock time "
                    "(data preparation and weight loading included).")
+    seeds.panel(snap)  # one seed "leads"; three seeds can name a winner
     plot(charts.summary_figure(summary), key="summary_chart")

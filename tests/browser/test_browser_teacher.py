@@ -84,12 +84,22 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         # The same race again, in a new tab: answered from the store; "Race it live" trains it again.
         live = ctx.new_page()
         live.goto(server + "/" + RACE)
+        live.get_by_role("button", name=TRAIN).wait_for()
+        wait_idle(live)
         live.get_by_role("button", name=TRAIN).click()
-        live.get_by_text("This exact race already ran").wait_for(timeout=60_000)
+        try:
+            live.get_by_text("This exact race already ran").wait_for(timeout=60_000)
+        except Exception:
+            live.screenshot(path=str(OUT / "teacher-not-stored.png"))
+            raise
         wait_idle(live)
         live.get_by_role("button", name="▷ Race it live").click()
         # The whole page reran: the race is active, so Stop is enabled and polling has started.
-        live.get_by_role("button", name="Stop").and_(live.locator(":enabled")).wait_for(timeout=60_000)
+        stop = live.get_by_role("button", name="Stop")
+        deadline = time.time() + 60
+        while not stop.is_enabled() and time.time() < deadline:
+            live.wait_for_timeout(250)
+        stop_enabled = stop.is_enabled()
         seen = _wait_points(live, [2, 2, 2])
         live.locator(".tl-verdict").wait_for(timeout=120_000)
         wait_idle(live)
@@ -99,6 +109,7 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         reused_note = live.get_by_text("This exact race already ran").count()
 
     assert not _outside(urls), f"requests left the machine: {sorted(set(_outside(urls)))}"
+    assert stop_enabled, "after 'Race it live' the page did not rerun in full (Stop stayed disabled)"
     assert seen == [2, 2, 2], f"'Race it live' never drew its curves: {seen}"
     assert "one seed" in sentence, sentence
     assert train_enabled and reused_note == 0

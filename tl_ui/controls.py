@@ -16,7 +16,7 @@ from tl_engine.data import DatasetInfo, Upload, is_upload, load_meta
 from tl_engine.errors import DataError
 from tl_ui import keys
 from tl_ui import settings as S
-from tl_ui.style import backbone_label
+from tl_ui.style import backbone_label, plural
 from tl_ui.upload import uploader
 
 W = keys.WIDGET_PREFIX
@@ -90,7 +90,7 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
             ss[W + key] = S.snap(ss[W + key], options)
     n = sb.select_slider("Training images (target data)", S.train_options(info), key=W + "train_size",
                          format_func=lambda v: f"{v:,}")
-    sb.caption(f"≈ {n / len(info.classes):.0f} images per class")
+    sb.caption(f"≈ {plural(n / len(info.classes), 'image')} per class")
     sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key=W + "frozen_stages",
               help="Fine-tune keeps the first k of the 7 stages at their ImageNet weights and trains the rest. "
                    "k = 0 trains everything, k = 7 equals the frozen strategy.")

@@ -1,8 +1,8 @@
 """The "look inside" views: pure functions, numbers in, ``go.Figure`` (or one sentence) out. No Streamlit.
 
 Each view has a caption function that reads "what to notice" from the same numbers the figure draws, so the
-sentence can never contradict the picture (e.g. it only says "exactly 0" for values that are exactly 0).
-Inputs come from :mod:`tl_engine.inspect.views` and a race's :class:`~tl_engine.config.StrategySummary`.
+sentence can never contradict the picture (it says "exactly 0" only for values that are exactly 0). Inputs:
+:mod:`tl_engine.inspect.views` and a race's :class:`~tl_engine.config.StrategySummary`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tl_engine.models import label
-from tl_ui.style import FONT, color
+from tl_ui.style import FONT, color, plural
 
 __all__ = ["confusion_figure", "cell_from_selection", "per_class_figure", "delta_theta_figure", "filters_figure",
            "filters_mosaic", "feature_map_figure", "prediction_table", "confusion_caption", "per_class_caption",
@@ -54,9 +54,7 @@ def confusion_figure(cm: Sequence[Sequence[int]], classes: Sequence[str], strate
     that marker; :func:`cell_from_selection` turns the event into ``(true, pred)``. The heatmap itself has
     ``hoverinfo="skip"`` so the hover (and therefore the click) always lands on the marker.
     """
-    m = np.asarray(cm, dtype=int)
-    n = len(classes)
-    names = list(classes)
+    m, n, names = np.asarray(cm, dtype=int), len(classes), list(classes)
     cell = 52  # pixels per row: big enough to read a count on a projector and to hit with a click
     height = 200 + cell * n  # the margins below take 200
     fig = go.Figure(go.Heatmap(z=m, x=names, y=names, text=m, texttemplate="%{text}", textfont=dict(size=18),
@@ -172,13 +170,14 @@ def delta_theta_caption(delta: Mapping[str, Mapping[str, float]]) -> str:
         moved = [v for v in body.values() if v != 0]
         head = float(d.get("head", float("nan")))
         if len(zero) == len(body):
-            tail = f"only the head moved ({head:.2g})" if head > 0 else "nothing else moved either"
-            text = f"Δθ is exactly 0 in all {len(body)} stages; {tail}"
+            tail = f"only the head moved (Δθ = {head:.2f})" if head > 0 else "nothing else moved either"
+            text = f"Δθ is exactly 0 in all {plural(len(body), 'stage')}; {tail}"
         else:
-            which = f"the first {len(zero)} stages" if zero == list(body)[:len(zero)] else ", ".join(zero)
-            text = (f"Δθ is exactly 0 in {which}; the others moved up to {max(moved):.2g}" if zero
-                    else f"every stage moved (up to {max(moved):.2g})")
-            text += f"; the head moved {head:.2g}" if head == head else ""  # head == head: not NaN
+            first = "the first stage" if len(zero) == 1 else f"the first {len(zero)} stages"
+            which = first if zero == list(body)[:len(zero)] else ", ".join(zero)
+            text = (f"Δθ is exactly 0 in {which}; the others moved up to Δθ = {max(moved):.2f}" if zero
+                    else f"every stage moved (up to Δθ = {max(moved):.2f})")
+            text += f"; the head moved by Δθ = {head:.2f}" if head == head else ""  # head == head: not NaN
         parts.append(f"{label(s)}: {text}.")
     return " ".join(parts)
 

@@ -104,7 +104,7 @@ def look_inside(snap: JobSnapshot, info: DatasetInfo) -> None:
             st.caption(ic.feature_map_caption(scores, len(classes)))
             plot(ic.feature_map_figure(points, inside["labels"], classes), key="tl_features")
         with tabs[6]:
-            _try_photo(snap.models_dir, summary)
+            _try_photo(snap.models_dir, summary, classes, cfg.backbone)
     with tabs[7]:
         _downloads(snap, inside is not None)
 
@@ -140,10 +140,11 @@ def _mistakes(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) ->
             st.image(previews.image_row(x_test[idx], caps))
 
 
-def _try_photo(models_dir: str, summary: dict) -> None:
+def _try_photo(models_dir: str, summary: dict, classes, backbone: str) -> None:
     from tl_engine.inspect import load_exported
 
-    st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side.")
+    st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side. "
+               + previews.only_classes_note(list(classes)))
     c1, c2 = st.columns(2)
     shot = c1.camera_input("Take a photo", key="tl_try_cam")
     up = c2.file_uploader("…or upload one", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="tl_try_file")
@@ -171,7 +172,7 @@ def _try_photo(models_dir: str, summary: dict) -> None:
             module, meta = load_exported(path)
             preds[s] = _top3(module, meta, image)
     st.caption(ic.prediction_caption(preds))
-    plot(ic.prediction_table(preds), key="tl_preds")
+    plot(ic.prediction_table({**preds, "imagenet": _imagenet_top3(image, backbone)}), key="tl_preds")
 
 
 def _top3(module, meta: dict, image: Image.Image) -> list[tuple[str, float]]:
@@ -184,6 +185,16 @@ def _top3(module, meta: dict, image: Image.Image) -> list[tuple[str, float]]:
         probs = module(torch.from_numpy(a))
     top = probs.topk(min(3, len(meta["classes"])))
     return [(meta["classes"][int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+
+
+def _imagenet_top3(image: Image.Image, backbone: str) -> list[tuple[str, float]]:
+    """ImageNet's own top 3 for the photo: the pretrained network with its original 1,000-class head."""
+    from tl_engine.inspect import prepare_image
+    from tl_engine.inspect.similarity import imagenet_categories, imagenet_probs
+
+    probs = imagenet_probs(prepare_image(image)[None], backbone)[0]
+    names = imagenet_categories()
+    return [(names[i], float(probs[i])) for i in np.argsort(-probs)[:3]]
 
 
 def _downloads(snap: JobSnapshot, have_models: bool) -> None:

@@ -97,6 +97,14 @@ def mistake_caption(true: str, predicted: str, confidence: float) -> str:
     return f"{predicted} {confidence:.0%}\n(is {true})"
 
 
+def only_classes_note(classes: Sequence[str]) -> str:
+    """What "Try your photo" must say first: a network trained on these classes can answer nothing else."""
+    shown = ", ".join(classes[:12]) + (f" and {len(classes) - 12:,} more" if len(classes) > 12 else "")
+    return (f"Each trained network can only answer one of its {len(classes):,} classes ({shown}): shown anything "
+            "else, it still picks one of them, often very sure. The ImageNet column is the network they all started "
+            "from, with its own 1,000 classes: what it sees in the photo.")
+
+
 def image_row(images: np.ndarray, captions: Sequence[str], per_row: int = 8) -> Image.Image:
     """Images (uint8 N×H×W[×3], e.g. the test images of a confusion cell) in rows, each captioned underneath.
 

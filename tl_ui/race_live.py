@@ -18,7 +18,7 @@ from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys, seeds
 from tl_ui.counters import at_epoch, common_epoch, counters_html, stopped_note
-from tl_ui.style import color
+from tl_ui.style import color, plural
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -128,13 +128,15 @@ def show_result(snap: JobSnapshot) -> None:
     st.subheader("Result")
     if snap.status == "stopped":
         st.caption(stopped_note(snap.events, snap.cfg.strategies))
-    prefix = f"Stopped before the end ({len(snap.events)} of {snap.total} epochs). " if snap.status == "stopped" else ""
+    prefix = "Stopped before the end. " if snap.status == "stopped" else ""
     lead = v.numbers.get("winner") if v.status == "supported" else None
     edge = color(lead) if lead else "#888888"  # no winner's colour when nothing was won
     st.markdown(f'<div class="tl-verdict" style="border-left-color:{edge}">{prefix}{v.sentence}</div>',
                 unsafe_allow_html=True)
     if snap.finished_at and snap.started_at and not snap.reused_from:
-        st.caption(f"{len(snap.events)} epochs in {snap.finished_at - snap.started_at:.0f} s of wall-clock time "
+        reached = max(e.epoch for e in snap.events)
+        st.caption(f"{plural(reached, 'epoch')} of {plural(len(snap.cfg.strategies), 'strategy', 'strategies')} in "
+                   f"{snap.finished_at - snap.started_at:.0f} s of wall-clock time "
                    "(data preparation and weight loading included).")
     seeds.panel(snap)  # one seed "leads"; three seeds can name a winner
     plot(charts.summary_figure(summary), key="summary_chart")

@@ -200,7 +200,7 @@ def _imagenet_top3(image: Image.Image, backbone: str) -> list[tuple[str, float]]
 def _downloads(snap: JobSnapshot, have_models: bool) -> None:
     result = snap.result
     st.caption("Each trained model as a TorchScript file that loads without this project (class names and "
-               "preprocessing inside; see the README for the five lines that use it), and the race as JSON and CSV.")
+               "preprocessing inside; see the README for the six lines that use it), and the race as JSON and CSV.")
     cols = st.columns(5)
     if have_models:
         for i, s in enumerate(result.summary):

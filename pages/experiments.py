@@ -41,10 +41,11 @@ from tl_ui.settings import (
     test_options,
     train_options,
 )
+from tl_ui.style import ICON, backbone_label, plural
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=":material/science:", layout="wide")
+st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=ICON, layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 EXPERIMENTS = {
@@ -64,6 +65,13 @@ EXPERIMENTS = {
 @st.cache_resource(show_spinner=False)
 def datasets() -> list:
     return list_datasets()
+
+
+def dataset_title(name: str) -> str:
+    """A dataset's display name ("Fashion-MNIST (clothes)"), a user's upload's own title, else its file name."""
+    uploads = [u.info for u in (st.session_state.get(keys.UPLOADS) or {}).values()]
+    by_name = {i.name: getattr(i, "title", i.name) for i in [*datasets(), *uploads]}
+    return by_name.get(name, Path(name).name)
 
 
 def base_settings() -> dict:
@@ -91,7 +99,7 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
                         format_func=lambda n: one_line(getattr(by_name[n], "title", n)),
                         help="The domain experiment runs every dataset (and your uploads).")
     info = by_name[name]
-    c2.selectbox("Backbone", list(BACKBONE_NAMES), key="xp_backbone")
+    c2.selectbox("Backbone", list(BACKBONE_NAMES), key="xp_backbone", format_func=backbone_label)
     for key, options in (("train_size", train_options(info)), ("test_size", test_options(info))):
         if ss[f"xp_{key}"] not in options:  # the dataset changed: snap to a size it can supply
             ss[f"xp_{key}"] = snap(ss[f"xp_{key}"], options)
@@ -160,8 +168,9 @@ def results() -> None:
         st.rerun()  # once: the full rerun stops polling and re-enables the Run button
     st.session_state[keys.SWEEP_WAS_ACTIVE] = snap.active
     kind, runs, p, b = snap.sweep_kind, list(snap.events), snap.sweep_progress, snap.cfg
-    st.subheader(f"{EXPERIMENTS[kind][0]}: {b.dataset if kind != 'domain' else 'all datasets'}, {b.backbone}, "
-                 f"{b.epochs} epochs" + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
+    st.subheader(f"{EXPERIMENTS[kind][0]}: {dataset_title(b.dataset) if kind != 'domain' else 'all datasets'}, "
+                 f"{backbone_label(b.backbone)}, {plural(b.epochs, 'epoch')}"
+                 + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
     if snap.status == "error":
         st.error(snap.error)
     if snap.status == "queued":

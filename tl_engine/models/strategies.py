@@ -76,6 +76,10 @@ def trainable_params(stages: Sequence[Stage], name: str, k: int) -> int:
     return sum(s.params for s in stages[frozen_stages(name, k):])
 
 
+# Other networks the look-inside views show beside the strategies, by their display names.
+OTHER_LABELS: dict[str, str] = {"imagenet": "ImageNet"}
+
+
 def label(name: str) -> str:
-    """Display name of a strategy ("finetune" -> "Fine-tune"); unknown names pass through."""
-    return STRATEGIES[name].label if name in STRATEGIES else name
+    """Display name of a strategy ("finetune" -> "Fine-tune", "imagenet" -> "ImageNet"); unknown names pass through."""
+    return STRATEGIES[name].label if name in STRATEGIES else OTHER_LABELS.get(name, name)

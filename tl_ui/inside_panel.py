@@ -22,8 +22,8 @@ from tl_engine.config import RunConfig
 from tl_engine.data import DatasetInfo, load_dataset, split_balanced
 from tl_engine.jobs import JobSnapshot
 from tl_engine.models import label
+from tl_ui import classroom, previews
 from tl_ui import inside_charts as ic
-from tl_ui import previews
 from tl_ui.counters import inside_note
 from tl_ui.previews import mistake_caption
 from tl_ui.race_live import plot
@@ -155,7 +155,7 @@ def _try_photo(models_dir: str, summary: dict, classes, backbone: str) -> None:
     st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side. "
                + previews.only_classes_note(list(classes)))
     c1, c2 = st.columns(2)
-    shot = c1.camera_input("Take a photo", key="tl_try_cam")
+    shot = classroom.camera_input("Take a photo", key="tl_try_cam", where=c1)
     up = c2.file_uploader("…or upload one", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="tl_try_file")
     src = shot or up
     if src is None:

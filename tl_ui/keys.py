@@ -15,3 +15,7 @@ BUILDER_OPEN = "tl_builder_open"  # the builder's expander is open (a widget key
 CAMERA_TARGET = "tl_cam_target"  # the builder's class that the next camera shot goes to
 WIDGET_PREFIX = "w_"  # race-settings widgets: "w_train_size", ...
 XP_PREFIX = "xp_"  # experiment-settings widgets
+CLASS_DATASET = "class_dataset"  # the class page's filters (widget keys)
+CLASS_WINDOW = "class_window"
+CLASS_GROUP = "class_group_"  # + "freeze" / "size": which group of comparable races a picture shows
+CLASS_STAMP = "class_stamp"  # the store's stamp when the class page last drew (its poll reruns on a change)

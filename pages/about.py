@@ -7,10 +7,11 @@ import streamlit as st
 from tl_engine.data import list_datasets
 from tl_engine.models import SPECS
 from tl_ui import classroom
+from tl_ui.style import ICON
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="About · Transfer learning race", page_icon=":material/info:", layout="wide")
+st.set_page_config(page_title="About · Transfer learning race", page_icon=ICON, layout="wide")
 
 st.title("About this race")
 st.markdown(

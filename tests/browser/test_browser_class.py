@@ -114,7 +114,9 @@ def test_plain_http_on_a_network_name_says_the_camera_needs_https(front):
         _open_builder(page, front["http"])
         assert not page.evaluate("window.isSecureContext")  # the student's situation: no camera for this page
         page.get_by_text("No camera here: this page was opened over plain http").wait_for()
-        text = page.locator('[data-testid="stAlert"]').filter(has_text="No camera here").inner_text()
+        alert = page.locator('[data-testid="stAlert"]').filter(has_text="No camera here")
+        alert.screenshot(path=str(OUT / "class-http-no-camera.png"))
+        text = alert.inner_text()
         assert "https" in text and "make class" in text, text
         assert page.locator('[data-testid="stCameraInput"]').count() == 0, "a camera box that can never work"
 

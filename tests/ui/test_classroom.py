@@ -99,3 +99,16 @@ def test_about_page_shows_the_class_address_and_qr_code_while_make_class_runs(tm
     assert "Join this class" in [s.value for s in at.subheader]
     assert any("https://10.0.0.5:8443" in m.value for m in at.markdown)
     assert at.get("image") and at.get("image")[0].proto.imgs[0].caption == "https://10.0.0.5:8443"  # the QR code
+
+
+def test_launcher_without_caddy_says_which_apt_command(tmp_path):
+    """No Caddy on the PATH: one line naming the Debian package and the command, exit code 2, nothing started."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": str(tmp_path), "TL_RACE_DATA": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(root / "scripts" / "class_server.py")], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "apt-get install -y caddy" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data" / "class").exists()

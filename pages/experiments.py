@@ -30,6 +30,7 @@ from tl_engine.experiments import (
 from tl_engine.store import ResultStore
 from tl_ui import experiment_charts as charts
 from tl_ui import jobs, keys
+from tl_ui.safe_text import md, one_line
 from tl_ui.settings import (
     MAX_EPOCHS,
     MAX_SEED,
@@ -87,7 +88,7 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     st.markdown(EXPERIMENTS[kind][1])
     c1, c2, c3, c4 = st.columns(4)
     name = c1.selectbox("Dataset", list(by_name), key="xp_dataset", disabled=kind == "domain",
-                        format_func=lambda n: getattr(by_name[n], "title", n),
+                        format_func=lambda n: one_line(getattr(by_name[n], "title", n)),
                         help="The domain experiment runs every dataset (and your uploads).")
     info = by_name[name]
     c2.selectbox("Backbone", list(BACKBONE_NAMES), key="xp_backbone")
@@ -123,10 +124,10 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
         listed = list(by_name.values()) if uploads else infos
         if uploads:
             opts["datasets"] = listed
-            st.caption("Plus your own: " + ", ".join(getattr(i, "title", i.name) for i in uploads))
+            st.caption("Plus your own: " + ", ".join(md(getattr(i, "title", i.name)) for i in uploads))
         opts["scores"] = similarity_scores(tuple(i.name for i in listed), cfg.backbone)
         st.caption(f"{DOMAIN_PER_CLASS} training images per class on every dataset (fewer if one cannot supply "
-                   "them); measured similarity: " + ", ".join(f"{Path(n).name} {v:.2f}" for n, v in
+                   "them); measured similarity: " + ", ".join(f"{md(Path(n).name)} {v:.2f}" for n, v in
                                                              opts["scores"].items()))
     return kind, cfg, opts
 
@@ -211,7 +212,7 @@ def main() -> None:
         try:
             stored = sum(ResultStore().get(c) is not None for c in grid)
         except StoreError as e:  # a damaged store: the experiment still runs, without reuse
-            st.warning(str(e))
+            st.warning(md(e, limit=1000))
             stored = 0
     except UserError as e:
         st.error(str(e))

@@ -17,6 +17,7 @@ from tl_engine.errors import DataError
 from tl_engine.experiments import noise_sentence
 from tl_ui import keys
 from tl_ui import settings as S
+from tl_ui.safe_text import md, one_line
 from tl_ui.style import backbone_label
 from tl_ui.upload import uploader
 
@@ -78,9 +79,9 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
     if ss[W + "dataset"] not in by_name:
         ss[W + "dataset"] = S.default_settings(datasets)["dataset"]
     name = dataset_box.selectbox("Dataset", list(by_name), key=W + "dataset",
-                                 format_func=lambda n: by_name[n].title)
+                                 format_func=lambda n: one_line(by_name[n].title))
     info = by_name[name]
-    dataset_box.markdown(f"{info.domain}  \n{info.n_train:,} train / {info.n_val:,} validation / "
+    dataset_box.markdown(f"{md(info.domain, 200)}  \n{info.n_train:,} train / {info.n_val:,} validation / "
                          f"{info.n_test:,} test images · {len(info.classes)} classes")
     sb.selectbox("Backbone (ImageNet-pretrained)", list(BACKBONE_NAMES), key=W + "backbone",
                  format_func=backbone_label)

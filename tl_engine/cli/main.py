@@ -10,8 +10,9 @@ import threading
 
 from ..config import STRATEGY_NAMES, EpochResult, StrategySummary
 from ..errors import UserError
-from ..store import check_writable, write_json_atomic
+from ..store import check_writable
 from .args import add_race_options, config_from_args
+from .output import write_result
 from .similarity import add_similarity_command
 from .sweep import add_sweep_command
 
@@ -67,10 +68,8 @@ def cmd_race(a: argparse.Namespace) -> int:
         print(f"note: skipped {result.skipped_images} file(s) in {shown}: " + "; ".join(ds.skipped_reasons))
     print(f"wall time {result.wall_seconds:.1f}s on {result.device}"
           + ("" if result.completed else "  (stopped early: partial results)"))
-    if a.json:
-        write_json_atomic(a.json, result.to_dict())
-        print(f"wrote {a.json}")
-    return 0 if result.completed else 130
+    code = 0 if result.completed else 130
+    return write_result(a.json, result.to_dict(), code) if a.json else code
 
 
 def cmd_datasets(a: argparse.Namespace) -> int:

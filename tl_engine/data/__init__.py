@@ -22,6 +22,7 @@ _EXPORTS = {
     "load_dataset": "bundled",
     "load_meta": "uploads",
     "min_per_class": "usersplit",
+    "open_square": "images",
     "quotas": "sizes",
     "save_upload": "uploads",
     "split_balanced": "bundled",

@@ -25,7 +25,16 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import DataError
-from .images import IMAGE_EXTS, MAX_FILE_BYTES, STORE_SIZE, UNSUPPORTED_EXTS, Skip, decode, unsupported_reason
+from .images import (
+    IMAGE_EXTS,
+    MAX_FILE_BYTES,
+    STORE_SIZE,
+    UNSUPPORTED_EXTS,
+    PixelBudget,
+    Skip,
+    decode,
+    unsupported_reason,
+)
 from .imageset import DatasetInfo, ImageSet
 from .usernpz import NpzSplits, read_npz
 from .usersplit import VAL_FRACTION, split_indices, splits_sentence
@@ -158,7 +167,8 @@ def from_entries(entries: Entries, name: str, source: str, notes: Counter | None
         most = MAX_DECODED_BYTES // (STORE_SIZE**2 * 3)
         raise DataError(f"{source} has {n:,} images; at most {most:,} are read ({STORE_SIZE}×{STORE_SIZE} pixels "
                         "each in memory). Use fewer images per class.")
-    decoded = {split: _decode_split(g, classes, split if len(groups) > 1 else "", skips, source)
+    budget = PixelBudget(source)  # all splits together: one upload decodes at most MAX_UPLOAD_PIXELS
+    decoded = {split: _decode_split(g, classes, split if len(groups) > 1 else "", skips, source, budget)
                for split, g in groups.items()}
     ims = _three_splits(decoded, tuple(classes), source)
     splits = splits_sentence(folders, tuple(s for s in ("val", "test") if s not in decoded))
@@ -201,8 +211,8 @@ def _groups(files: Entries, notes: Counter) -> tuple[dict[str, dict[str, list]],
     return groups, {s: f"{d}/" for s, d in given.items() if d}
 
 
-def _decode_split(groups: dict[str, list], classes: list[str], split: str, skips: Counter, source: str
-                  ) -> tuple[list[np.ndarray], list[int]]:
+def _decode_split(groups: dict[str, list], classes: list[str], split: str, skips: Counter, source: str,
+                  budget: PixelBudget) -> tuple[list[np.ndarray], list[int]]:
     ims: list[np.ndarray] = []
     labels: list[int] = []
     for c, cls in enumerate(classes):
@@ -210,7 +220,7 @@ def _decode_split(groups: dict[str, list], classes: list[str], split: str, skips
         before = len(ims)
         for read in readers:
             try:
-                ims.append(decode(read()))
+                ims.append(decode(read(), budget=budget))
                 labels.append(c)
             except Skip as s:
                 skips[str(s)] += 1

@@ -121,6 +121,9 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, source: str) -
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise DataError(f"{source}: {key} holds Python objects or records ({dtype}); save plain numeric arrays "
                         "(pickled data is never loaded).")
+    if any(int(d) < 0 for d in shape):  # a hand-made header: numpy itself would stop with a ValueError
+        raise DataError(f"{source}: {key} declares a negative size {tuple(shape)}; the file is damaged or was not "
+                        "written by numpy. Save the arrays again with np.savez.")
     if fortran and len(shape) > 1:
         raise DataError(f"{source}: {key} is stored in Fortran order; save np.ascontiguousarray(...) instead.")
     return Member(key, info, tuple(int(d) for d in shape), dtype)

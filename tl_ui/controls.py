@@ -89,7 +89,7 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
     fit_sizes(info)
     n = size_control(sb, "Training images (target data)", S.train_options(info), "train_size")
     sb.caption(f"≈ {n / len(info.classes):.0f} images per class"
-               + (f". {note}" if (note := draw_note(info, "train", n)) else ""))
+               + (f". {note}" if (note := draw_note(info, "train", n, show=md)) else ""))
     sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key=W + "frozen_stages",
               help="Fine-tune keeps the first k of the 7 stages at their ImageNet weights and trains the rest. "
                    "k = 0 trains everything, k = 7 equals the frozen strategy.")

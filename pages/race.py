@@ -59,7 +59,7 @@ def main() -> None:
         settings, info = controls.sidebar(datasets())
         cfg = to_config(settings)
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("race")
     active = bool(snap and snap.status in jobs.ACTIVE)
@@ -91,7 +91,7 @@ def main() -> None:
     try:
         stages = stage_table(settings["backbone"], len(info.classes))
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     k = settings["frozen_stages"]
     with strip_slot.container():

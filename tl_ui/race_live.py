@@ -18,6 +18,7 @@ from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys
 from tl_ui.counters import counters_html
+from tl_ui.safe_text import md
 from tl_ui.style import color
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
                   "result is shown at once.")
         again.button("▷ Race it live", on_click=_race_live, args=(cfg,), width="stretch")
     if snap.status == "error":
-        st.error(snap.error)
+        st.error(md(snap.error, limit=1000))
     _status_line(snap)
     if snap.status == "queued":
         return

@@ -2,12 +2,14 @@
 
 An upload is parsed from its bytes (every cap in :mod:`tl_engine.data.user` applies) *before* anything is
 written, so a rejected file never touches the disk. An accepted one is stored decoded, as
-``<uploads>/<sha256[:16]>.npz`` plus a small ``.json`` with its original file name, under a folder only this
+``<uploads>/<sha256[:16]>.npz`` (compressed: a zip of 21,000 one-pixel PNGs must not become a gigabyte) plus
+a small ``.json`` with its original file name, under a folder only this
 server's user may read (0700). Its dataset name is ``upload:<sha256[:16]>``: the same file is always the same
 dataset (so the results store can reuse its races), the URL shows no server path, and every race and worker
 process loads the decoded arrays instead of decoding the upload again. Uploads unused (neither uploaded again
-nor raced) for :data:`MAX_AGE_DAYS` are deleted when the next one arrives. A write that fails (full disk,
-read-only folder) is a :class:`~tl_engine.errors.StorageError` and leaves nothing behind.
+nor raced) for :data:`MAX_AGE_DAYS`, and the oldest beyond :data:`MAX_UPLOADS` or :data:`MAX_UPLOADS_BYTES` on
+disk, are deleted when the next one arrives. A write that fails (full disk, read-only folder) is a
+:class:`~tl_engine.errors.StorageError` and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ PREFIX = "upload:"
 DIR_NAME = "uploads"
 MAX_AGE_DAYS = 7  # an upload (and its races' reuse) lives this long after its last use
 MAX_UPLOADS = 200  # the oldest beyond this many are deleted, whatever their age
+MAX_UPLOADS_BYTES = 2 * 2**30  # the uploads folder on disk; the oldest beyond it are deleted (never the newest)
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,9 @@ def save_upload(filename: str, data: bytes) -> Upload:
         raise _storage_error(title, e) from e
     ds = load_upload(filename, data)
     meta = {"filename": title, "classes": list(ds.info.classes), "skipped": ds.skipped,
-            "skipped_reasons": list(ds.skipped_reasons)}
+            "skipped_reasons": list(ds.skipped_reasons), "splits": ds.info.splits}
     try:
-        _write_atomic(folder / f"{digest}.npz", lambda f: np.savez(
+        _write_atomic(folder / f"{digest}.npz", lambda f: np.savez_compressed(
             f, train_images=ds.train_x, train_labels=ds.train_y, val_images=ds.val_x, val_labels=ds.val_y,
             test_images=ds.test_x, test_labels=ds.test_y))
         _write_atomic(folder / f"{digest}.json", lambda f: f.write(json.dumps(meta).encode()))
@@ -133,10 +136,13 @@ def load_meta(name: str) -> Upload:
     """What the page shows about an upload, without loading its images."""
     npz, meta_path = _paths(name)
     meta = json.loads(meta_path.read_text())
-    with np.load(npz, allow_pickle=False) as z:
-        n = {s: int(z[f"{s}_labels"].shape[0]) for s in ("train", "val", "test")}
-    info = DatasetInfo(name, f"Your data: {meta['filename']}", f"your images ({meta['filename']})", n["train"],
-                       n["val"], n["test"], tuple(meta["classes"]), "yours", meta["filename"])
+    k = len(meta["classes"])
+    with np.load(npz, allow_pickle=False) as z:  # labels only: a few bytes per image
+        counts = tuple(tuple(int(c) for c in np.bincount(z[f"{s}_labels"], minlength=k)[:k])
+                       for s in ("train", "val", "test"))
+    info = DatasetInfo(name, f"Your data: {meta['filename']}", f"your images ({meta['filename']})", sum(counts[0]),
+                       sum(counts[1]), sum(counts[2]), tuple(meta["classes"]), "yours", meta["filename"],
+                       str(meta.get("splits", "")), counts)
     return Upload(name, meta["filename"], info, int(meta["skipped"]), tuple(meta["skipped_reasons"]))
 
 
@@ -163,8 +169,9 @@ def delete_upload(name: str) -> None:
 
 
 def cleanup(folder: Path | None = None, now: float | None = None) -> int:
-    """Delete uploads unused for MAX_AGE_DAYS (and the oldest beyond MAX_UPLOADS), stray temp files, and
-    halves of uploads (a ``.json`` without its ``.npz`` or the other way round) older than an hour."""
+    """Delete uploads unused for MAX_AGE_DAYS, the oldest beyond MAX_UPLOADS or MAX_UPLOADS_BYTES (the most
+    recently used is always kept), stray temp files, and halves of uploads (a ``.json`` without its ``.npz``
+    or the other way round) older than an hour. Returns how many uploads were deleted."""
     folder = folder or uploads_dir()
     now = time.time() if now is None else now
     removed = 0
@@ -175,9 +182,12 @@ def cleanup(folder: Path | None = None, now: float | None = None) -> int:
         other = half.with_suffix(".npz" if half.suffix == ".json" else ".json")
         if not other.exists() and now - _mtime(half, now) > 3600:  # an hour: never one being written now
             half.unlink(missing_ok=True)
-    uploads = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for i, npz in enumerate(uploads):
-        if i >= MAX_UPLOADS or now - npz.stat().st_mtime > MAX_AGE_DAYS * 86400:
+    uploads = sorted(((st.st_mtime, st.st_size + _size(npz.with_suffix(".json")), npz)
+                      for npz in folder.glob("*.npz") if (st := _stat(npz))), key=lambda u: u[0], reverse=True)
+    used = 0
+    for i, (mtime, size, npz) in enumerate(uploads):
+        used += size
+        if i >= MAX_UPLOADS or (i and used > MAX_UPLOADS_BYTES) or now - mtime > MAX_AGE_DAYS * 86400:
             npz.unlink(missing_ok=True)
             npz.with_suffix(".json").unlink(missing_ok=True)
             removed += 1
@@ -189,3 +199,15 @@ def _mtime(p: Path, default: float) -> float:
         return p.stat().st_mtime
     except OSError:
         return default  # deleted meanwhile (by another process's cleanup): nothing to do
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:  # deleted by another session's cleanup meanwhile
+        return None
+
+
+def _size(path: Path) -> int:
+    st = _stat(path)
+    return st.st_size if st else 0

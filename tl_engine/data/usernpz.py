@@ -42,6 +42,7 @@ class NpzSplits(NamedTuple):
     test_x: np.ndarray
     test_y: np.ndarray
     classes: tuple[str, ...]
+    val_given: bool = True  # False: val_x/val_y were carved from train_images
 
 
 @dataclass(frozen=True)
@@ -261,4 +262,4 @@ def _index_labels(out: dict[str, np.ndarray], splits: tuple[str, ...], names: tu
         out["val_x"], out["val_y"] = out["train_x"][val], out["train_y"][val]
         out["train_x"], out["train_y"] = take_in_place(out["train_x"], keep), out["train_y"][keep]
     return NpzSplits(out["train_x"], out["train_y"], out["val_x"], out["val_y"], out["test_x"], out["test_y"],
-                     classes)
+                     classes, "val" in splits)

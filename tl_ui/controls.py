@@ -54,7 +54,7 @@ def _linked_upload(query: dict[str, str]) -> None:
     try:
         remember(load_meta(name), select=False)
     except DataError as e:
-        st.warning(f"The link's dataset is not available: {e} Showing a bundled dataset instead.")
+        st.warning(f"The link's dataset is not available: {md(e, limit=1000)} Showing a bundled dataset instead.")
 
 
 def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInfo]:

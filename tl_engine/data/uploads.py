@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from .imageset import DatasetInfo, ImageSet
+from .memory import upload_scope
 
 PREFIX = "upload:"
 DIR_NAME = "uploads"
@@ -62,23 +63,29 @@ def save_upload(filename: str, data: bytes) -> Upload:
     Raises:
         DataError: the file cannot be used; nothing was written.
     """
-    from .user import load_upload
 
     digest = hashlib.sha256(data).hexdigest()[:16]
     name, folder = PREFIX + digest, uploads_dir()
     if (folder / f"{digest}.npz").exists():
         os.utime(folder / f"{digest}.npz")  # recently used: not cleaned up
         return load_meta(name)
+    with upload_scope():  # its decoded images count against the process's pool until they are written
+        _store(folder, digest, filename, data)
+    cleanup(folder)
+    return load_meta(name)
+
+
+def _store(folder: Path, digest: str, filename: str, data: bytes) -> None:
+    """Parse ``data`` and write its arrays (compressed) and its .json; the arrays are freed on return."""
+    from .user import load_upload
+
     ds = load_upload(filename, data)
-    title = Path(filename).name
-    meta = {"filename": title, "classes": list(ds.info.classes), "skipped": ds.skipped,
+    meta = {"filename": Path(filename).name, "classes": list(ds.info.classes), "skipped": ds.skipped,
             "skipped_reasons": list(ds.skipped_reasons)}
     _write_atomic(folder / f"{digest}.npz", lambda f: np.savez_compressed(
         f, train_images=ds.train_x, train_labels=ds.train_y, val_images=ds.val_x, val_labels=ds.val_y,
         test_images=ds.test_x, test_labels=ds.test_y))
     _write_atomic(folder / f"{digest}.json", lambda f: f.write(json.dumps(meta).encode()))
-    cleanup(folder)
-    return load_meta(name)
 
 
 def _write_atomic(path: Path, write) -> None:

@@ -7,7 +7,7 @@ each file, in a FRESH Python process with its own empty ``TL_RACE_DATA``: a .zip
 skipped), peak RSS of the process (``VmHWM``) and its growth over the RSS just before the load, CPU seconds
 of the load (user + system), and bytes written under the data folder. Then three uploads at once, in threads
 of one process that has imported Streamlit and the engine (a server at rest): peak RSS over that idle RSS,
-with the process-wide decode slots as shipped and, for comparison, with them lifted.
+with the process-wide decode slots and memory pool as shipped and, for comparison, with both lifted.
 Writes benchmarks/results/hostile.json and prints a table.
 
     python -m benchmarks.bench_hostile
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.hostile_files import MB, make_all
-from benchmarks.hostile_images import image_zip, make_images, webp_bomb
+from benchmarks.hostile_images import colour_flood, image_zip, make_images, webp_bomb
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,9 +75,10 @@ print(json.dumps(out))
 CONCURRENT = _PROBE + """
 import threading
 import streamlit  # what a server has loaded before anyone uploads
-from tl_engine.data import images
+from tl_engine.data import images, memory
 if sys.argv[1] == "unbounded":
     images.DECODE_SLOTS = threading.BoundedSemaphore(99)
+    memory.MAX_HELD_BYTES = memory._free[0] = 2**50
 paths = [Path(p) for p in sys.argv[2:]]
 datas = [p.read_bytes() for p in paths]
 idle = rss()
@@ -119,15 +120,19 @@ def judge(row: dict) -> dict:
 
 
 def concurrent(tmp: Path) -> list[dict]:
-    """Three different uploads at once, twice: the issue's three WebP-bomb zips, and three zips of WebPs
-    just under the per-image cost cap (each ~94 MB to decode: what the decode slots exist for)."""
+    """Three different uploads at once: the issue's three WebP-bomb zips; three zips of WebPs just under the
+    per-image cost cap (each ~94 MB to decode: what the decode slots are for); three sets at the colour cap
+    (768 MB of arrays each: what the memory pool is for)."""
     bombs = [image_zip(tmp / f"tab{i}_bombs.zip", webp_bomb(6324 - i), 40, "webp", good=4) for i in range(3)]
     heavy = [image_zip(tmp / f"tab{i}_heavy.zip", webp_bomb(2400 - i), 12, "webp", good=4) for i in range(3)]
+    floods = [colour_flood(tmp / f"tab{i}_colours.zip", 16_384, seed=i) for i in range(3)]
     rows = []
-    for name, files in (("3 tabs: 40 WebP bombs each", bombs), ("3 tabs: 12 WebPs at the cost cap each", heavy)):
+    for name, files in (("3 tabs: 40 WebP bombs each", bombs), ("3 tabs: 12 WebPs at the cost cap each", heavy),
+                        ("3 tabs: 16,384 colour images each", floods)):
         for slots in ("bounded", "unbounded"):
             r = fresh(CONCURRENT, slots, *map(str, files))
-            r.update(input=name, decode_slots="2 (as shipped)" if slots == "bounded" else "unbounded (comparison)",
+            shipped = "2 decodes at once, 768 MB pool (as shipped)"
+            r.update(input=name, bounds=shipped if slots == "bounded" else "unbounded (comparison)",
                      file_kb=round(sum(p.stat().st_size for p in files) / 1024, 1))
             r["ok"] = r.get("peak_over_idle_mb", 1e9) < TARGETS["concurrent_over_idle_mb"]
             rows.append(r)

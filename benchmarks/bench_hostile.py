@@ -134,7 +134,8 @@ def concurrent(tmp: Path) -> list[dict]:
             shipped = "2 decodes at once, 768 MB pool (as shipped)"
             r.update(input=name, bounds=shipped if slots == "bounded" else "unbounded (comparison)",
                      file_kb=round(sum(p.stat().st_size for p in files) / 1024, 1))
-            r["ok"] = r.get("peak_over_idle_mb", 1e9) < TARGETS["concurrent_over_idle_mb"]
+            within = r.get("peak_over_idle_mb", 1e9) < TARGETS["concurrent_over_idle_mb"]
+            r["ok"] = within if slots == "bounded" else None  # the comparison is not held to the target
             rows.append(r)
             print(f"{name:40s} slots {slots:9s} +{r.get('peak_over_idle_mb', '?'):>7} MB over idle "
                   f"{r.get('idle_rss_mb', '?')} MB, {r.get('cpu_s', '?')} s CPU  {r.get('outcomes', r)}", flush=True)
@@ -169,7 +170,7 @@ def main() -> int:
         "concurrent": together}, indent=1))
     worst = max(rows, key=lambda r: r.get("peak_rss_mb", 0))
     slowest = max(rows, key=lambda r: r.get("cpu_s", 0))
-    over = [r["input"] for r in rows + together if not r["ok"]]
+    over = [r["input"] for r in rows + together if r["ok"] is False]
     print(f"\nworst peak RSS: {worst.get('peak_rss_mb')} MB ({worst['input']}); most CPU: {slowest.get('cpu_s')} s "
           f"({slowest['input']}); over a target: {over or 'none'}")
     return 1 if over else 0

@@ -69,6 +69,13 @@ def _wait_points(page, want: list[int], timeout: float = 480) -> list[int] | Non
     return counts
 
 
+def _wait_enabled(page, name: str, timeout: float = 300) -> bool:
+    button, deadline = page.get_by_role("button", name=name), time.time() + timeout
+    while not button.is_enabled() and time.time() < deadline:
+        page.wait_for_timeout(250)
+    return button.is_enabled()
+
+
 def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sentence(server):
     urls: list[str] = []
     with chromium(viewport=VIEWPORT) as ctx:
@@ -76,6 +83,7 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         page = ctx.new_page()
         page.goto(server + "/" + RACE)
         start_race(page)
+        _wait_enabled(page, TRAIN)  # the job has ended (its networks saved) and the race is in the store
         wait_idle(page)
         bars, toggle = page.evaluate(BAR_TITLES_JS), page.evaluate(TOGGLE_JS)
         page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
@@ -95,11 +103,7 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         wait_idle(live)
         live.get_by_role("button", name="▷ Race it live").click()
         # The whole page reran: the race is active, so Stop is enabled and polling has started.
-        stop = live.get_by_role("button", name="Stop")
-        deadline = time.time() + 60
-        while not stop.is_enabled() and time.time() < deadline:
-            live.wait_for_timeout(250)
-        stop_enabled = stop.is_enabled()
+        stop_enabled = _wait_enabled(live, "Stop", 60)
         seen = _wait_points(live, [2, 2, 2])
         live.locator(".tl-verdict").wait_for(timeout=120_000)
         wait_idle(live)

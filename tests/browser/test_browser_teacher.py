@@ -86,8 +86,10 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         _wait_enabled(page, TRAIN)  # the job has ended (its networks saved) and the race is in the store
         wait_idle(page)
         bars, toggle = page.evaluate(BAR_TITLES_JS), page.evaluate(TOGGLE_JS)
-        page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
-        page.screenshot(path=str(OUT / "teacher-result-1280.png"), full_page=True)
+        page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].find(
+            p => ((p.layout && p.layout.annotations) || []).some(a => (a.text || '').includes('trainable'))
+        ).scrollIntoView()""")
+        page.screenshot(path=str(OUT / "teacher-result-1280.png"))
 
         # The same race again, in a new tab: answered from the store; "Race it live" trains it again.
         live = ctx.new_page()
@@ -109,7 +111,7 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         wait_idle(live)
         live.screenshot(path=str(OUT / "teacher-race-live.png"))
         sentence = _verdict(live)
-        train_enabled = live.get_by_role("button", name=TRAIN).is_enabled()
+        train_enabled = _wait_enabled(live, TRAIN)  # the job ended: the page reran once and re-enabled it
         reused_note = live.get_by_text("This exact race already ran").count()
 
     assert not _outside(urls), f"requests left the machine: {sorted(set(_outside(urls)))}"
@@ -143,7 +145,7 @@ def test_a_stopped_race_shows_one_epoch_everywhere(server):
         page.get_by_role("button", name="Stop").click()
         page.locator(".tl-verdict").wait_for(timeout=120_000)
         wait_idle(page)
-        page.screenshot(path=str(OUT / "teacher-stopped.png"), full_page=True)
+        page.screenshot(path=str(OUT / "teacher-stopped.png"))
         final = page.evaluate(RACE_POINTS_JS)
         cards = page.locator(".tl-counter").all_inner_texts()
         sentence = _verdict(page)

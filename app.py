@@ -12,5 +12,6 @@ st.set_page_config(page_title="Transfer learning race", page_icon=ICON, layout="
 st.navigation([
     st.Page(str(ROOT / "pages" / "race.py"), title="Race", icon=":material/flag:", default=True),
     st.Page(str(ROOT / "pages" / "experiments.py"), title="Experiments", icon=":material/science:"),
+    st.Page(str(ROOT / "pages" / "class.py"), title="Class", icon=":material/groups:"),
     st.Page(str(ROOT / "pages" / "about.py"), title="About", icon=":material/info:"),
 ]).run()

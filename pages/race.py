@@ -17,6 +17,7 @@ from tl_engine.errors import UserError
 from tl_engine.models import Stage
 from tl_engine.store import ResultStore
 from tl_ui import builder, controls, inside_panel, jobs, keys, race_live, seeds
+from tl_ui.safe_text import md
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
@@ -43,10 +44,10 @@ def stage_table(backbone: str, n_classes: int) -> list[Stage]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def stored_races(path: str, stamp: tuple) -> list:
-    """Every stored race, read once per change of the store (``stamp``), not on every run of every tab: parsing
-    them costs ~2 ms a race, and a classroom's store holds hundreds. Shared read-only by every session."""
-    return ResultStore(path).all()
+def stored_races(path: str, stamp: tuple) -> tuple[list, int]:
+    """Every readable stored race and how many rows could not be read, once per change of the store (``stamp``),
+    not on every run of every tab: parsing costs ~2 ms a race, and a classroom's store holds hundreds."""
+    return ResultStore(path).all_counted()
 
 
 def main() -> None:
@@ -119,9 +120,12 @@ def main() -> None:
     st.markdown(strategies_html(strip_rows(stages, k), summary), unsafe_allow_html=True)
     try:
         store = ResultStore()
-        stored = stored_races(str(store.path), store.stamp())
+        stored, unreadable = stored_races(str(store.path), store.stamp())
+        if unreadable:
+            st.caption(f"{unreadable} stored race{'s' * (unreadable > 1)} could not be read (skipped); the others "
+                       "are used.")
     except UserError as e:  # a damaged store: the guide still shows the rule of thumb
-        st.caption(str(e))
+        st.caption(md(e, limit=1000))
         stored = []
     guide_panel(cfg, info, stored)
     jobs.warm_workers()  # last: once no page has been drawn for 5 s, the workers' imports start, off the first race

@@ -20,7 +20,7 @@ from PIL import Image
 
 from tl_engine.data import Skip, Upload, decode, delete_upload, min_per_class, save_upload
 from tl_engine.errors import DataError
-from tl_ui import keys
+from tl_ui import classroom, keys
 
 MAX_CLASSES = 10  # a classroom builder; more classes need more shots than a lesson has time for
 MAX_PER_CLASS = 200  # shots or files per class (each is re-encoded to a small JPEG, so ~20 KB each)
@@ -141,7 +141,7 @@ def _camera(b: Builder) -> None:
         st.session_state[keys.CAMERA_TARGET] = open_[0]
     target = st.radio("Shots go to", open_, horizontal=True, key=keys.CAMERA_TARGET)
     # Keyed by class and round: a new class or a taken shot gives a fresh widget, so one click is one shot.
-    shot = st.camera_input(f"Take a photo of “{target}”", key=f"tl_cam_{target}_{b.camera_round}")
+    shot = classroom.camera_input(f"Take a photo of “{target}”", key=f"tl_cam_{target}_{b.camera_round}")
     if shot is not None:
         data = _normalise(shot.getvalue(), skip_black=True)
         if data is not None:

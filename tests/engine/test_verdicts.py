@@ -209,8 +209,8 @@ def test_results_table_is_a_dataframe_with_mean_min_max_and_seeds():
 # ---- the decision guide ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("size, score, cell", [(500, 0.64, ("similar", "small")), (999, 0.1, ("different", "small")),
-                                               (1000, 0.5, ("similar", "between")),
-                                               (10_000, 0.49, ("different", "large")), (50, None, (None, "small"))])
+                                               (1000, 0.7, ("similar", "between")),
+                                               (10_000, 0.63, ("different", "large")), (50, None, (None, "small"))])
 def test_guide_cell_uses_total_images_and_the_score_threshold(size, score, cell):
     assert guide_cell(size, score) == cell
     page = guide_html(cell, "a note")

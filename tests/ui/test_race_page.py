@@ -84,7 +84,7 @@ def test_page_renders_with_strip_pills_and_teaching_panel(made, monkeypatch):
     assert "tl-here" not in markdown_with(at, 'class="tl-guide"')
     assert any("not measured yet" in c.value for c in at.caption)
     measured = Similarity(0.27, (), "a test's stand-in", 200, {"score_low": 0.2, "score_high": 0.34,
-                                                              "confidence": 0.3, "consistency": 0.25})
+                                                              "confidence": 0.3, "separation": 0.25})
     monkeypatch.setattr("tl_engine.inspect.similarity.cached", lambda *a, **kw: measured)
     monkeypatch.setattr("tl_ui.similarity_panel._measured", similarity_panel._measured.__wrapped__)  # uncached:
     at.run()  # a real measurement rewrites the cache file, which the page's cache key follows

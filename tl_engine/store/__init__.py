@@ -10,6 +10,8 @@ _EXPORTS = {
     "config_id": "results",
     "default_path": "results",
     "file_stamp": "files",
+    "is_disk_full": "files",
+    "os_reason": "files",
     "timings_path": "timings",
     "write_json_atomic": "files",
 }

@@ -17,7 +17,7 @@ from tl_engine.config import NUM_STAGES, RaceResult, RunConfig, StrategySummary
 from tl_engine.experiments import Point, best_of, pts
 from tl_engine.inspect.simscore import SIMILAR_FROM, guide_word
 from tl_ui.strip import StripRow
-from tl_ui.style import color, fmt_params, label
+from tl_ui.style import color, fmt_params, label, plural
 
 # Reference sizes, by total training images: CS231n's "small" and "large" target sets (a rule of thumb).
 SMALL_BELOW = 1_000
@@ -117,18 +117,19 @@ def measured_note(results: Sequence[RaceResult], dataset: str, backbone: str, tr
         return None
     v = best_of({p.x: p for p in points.values()}, "strategy")
     n = int(v.numbers.get("n_seeds", 0))
-    where = f"Measured here ({n} seed{'s' if n != 1 else ''}, {setting.epochs} epochs, {train_size:,} images)"
+    where = f"Measured here ({plural(n, 'seed')}, {plural(setting.epochs, 'epoch')}, {plural(train_size, 'image')})"
     book = TEXTBOOK.get(cell) if None not in cell else None
     if v.status != "supported":
         tail = f"; too close to confirm or contradict the textbook ({book[0]})" if book else ""
-        return f"{where}: {v.sentence[:1].lower()}{v.sentence[1:]}{tail}"  # starts with the status word
+        said = v.sentence.rstrip(".")  # the tail goes before the full stop ("images).; too close" read badly)
+        return f"{where}: {said[:1].lower()}{said[1:]}{tail}."  # starts with the status word
     winner = next(c for c, p in points.items() if p.x == v.numbers["best"])
     won = f"{v.numbers['best']} won by {pts(v.margin or 0.0)} points over {v.numbers['other']}"
     if book is None:
         return f"{where}: {won}."
     if book[1](*winner):
         return f"{where}: {won}, as the textbook says ({book[0]})."
-    return f"The textbook says {book[0]}; on your data {won} ({n} seed{'s' if n != 1 else ''})."
+    return f"The textbook says {book[0]}; on your data {won} ({plural(n, 'seed')})."
 
 
 def strategies_html(rows: Sequence[StripRow], summary: Mapping[str, StrategySummary]) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 
 from ..inspect import BACKBONES, METHOD, SIMILAR_FROM, Similarity, guide_word, measure
-from ..store import check_writable, write_json_atomic
+from ..store import check_writable
+from .output import write_result
 
 DESCRIPTION = f"""\
 Run the pretrained backbone with its original 1,000-class ImageNet head on a class-balanced sample of the
@@ -72,6 +73,5 @@ def cmd_similarity(a: argparse.Namespace) -> int:
     when = "from the cache" if result.details.get("cached") else "measured"
     print(f"\n{result.method}; {when} ({secs:.1f}s of measuring)" if secs is not None else f"\n{result.method}")
     if a.json:
-        write_json_atomic(a.json, to_json(result))
-        print(f"wrote {a.json}")
+        return write_result(a.json, to_json(result), 0)
     return 0

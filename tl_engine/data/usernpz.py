@@ -42,6 +42,7 @@ class NpzSplits(NamedTuple):
     test_x: np.ndarray
     test_y: np.ndarray
     classes: tuple[str, ...]
+    val_given: bool = True  # False: val_x/val_y were carved from train_images
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,9 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, source: str) -
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise DataError(f"{source}: {key} holds Python objects or records ({dtype}); save plain numeric arrays "
                         "(pickled data is never loaded).")
+    if any(int(d) < 0 for d in shape):  # a hand-made header: numpy itself would stop with a ValueError
+        raise DataError(f"{source}: {key} declares a negative size {tuple(shape)}; the file is damaged or was not "
+                        "written by numpy. Save the arrays again with np.savez.")
     if fortran and len(shape) > 1:
         raise DataError(f"{source}: {key} is stored in Fortran order; save np.ascontiguousarray(...) instead.")
     return Member(key, info, tuple(int(d) for d in shape), dtype)
@@ -258,4 +262,4 @@ def _index_labels(out: dict[str, np.ndarray], splits: tuple[str, ...], names: tu
         out["val_x"], out["val_y"] = out["train_x"][val], out["train_y"][val]
         out["train_x"], out["train_y"] = take_in_place(out["train_x"], keep), out["train_y"][keep]
     return NpzSplits(out["train_x"], out["train_y"], out["val_x"], out["val_y"], out["test_x"], out["test_y"],
-                     classes)
+                     classes, "val" in splits)

@@ -9,6 +9,8 @@ _EXPORTS = {
     "config_id": "results",
     "default_path": "results",
     "file_stamp": "files",
+    "is_disk_full": "files",
+    "os_reason": "files",
     "write_json_atomic": "files",
 }
 __all__ = sorted(_EXPORTS)

@@ -11,21 +11,22 @@ from pathlib import Path
 
 import streamlit as st
 
-from tl_engine.config import NUM_STAGES
+from tl_engine.config import NUM_STAGES, summarize
 from tl_engine.data import list_datasets
 from tl_engine.errors import UserError
 from tl_engine.models import Stage
 from tl_engine.store import ResultStore
-from tl_ui import builder, controls, inside_panel, jobs, keys, race_live
+from tl_ui import builder, controls, inside_panel, jobs, keys, race_live, seeds
 from tl_ui.safe_text import md
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
+from tl_ui.style import ICON
 from tl_ui.teaching import guide_panel, strategies_html
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="Race · Transfer learning race", page_icon=":material/flag:", layout="wide")
+st.set_page_config(page_title="Race · Transfer learning race", page_icon=ICON, layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 
@@ -59,10 +60,11 @@ def main() -> None:
         settings, info = controls.sidebar(datasets())
         cfg = to_config(settings)
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("race")
-    active = bool(snap and snap.status in jobs.ACTIVE)
+    extra = seeds.active(snap)  # "▷ Race 3 seeds": the same race's extra seeds, still queued or running
+    active = bool(snap and snap.status in jobs.ACTIVE) or extra is not None
     # The strip needs torch: its place is filled after the cheap parts are drawn. While a race runs it goes
     # below the live chart, so that the curves are on a 1280 x 720 projector screen without scrolling.
     strip_slot = None if active else st.empty()
@@ -77,11 +79,11 @@ def main() -> None:
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
     chance = 1 / len(info.classes)
 
-    every = jobs.poll_plan(snap)
+    every = jobs.poll_plan(snap if extra is None else extra)
 
     def live() -> None:
         now = jobs.current("race")
-        if jobs.poll_drifted(now, every):
+        if jobs.poll_drifted(now if extra is None else seeds.active(now) or now, every):
             st.rerun()  # tabs came or went: the full run computes this tab's share of the poll budget again
         race_live.live(now, chance)
 
@@ -91,7 +93,7 @@ def main() -> None:
     try:
         stages = stage_table(settings["backbone"], len(info.classes))
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     k = settings["frozen_stages"]
     with strip_slot.container():
@@ -103,14 +105,18 @@ def main() -> None:
     imagenet_view(cfg, info)
     if snap is not None and snap.status in ("done", "stopped") and snap.result is not None:
         inside_panel.look_inside(snap, info)
-    with st.expander("Build a dataset with your camera", expanded=bool(st.session_state.get(keys.BUILDER))):
-        made = builder.builder_panel()
+    # Keyed and tracked: open or closed is the user's choice, kept across reruns (a computed ``expanded`` reopened
+    # it on every rerun); its content runs only while it is open.
+    box = st.expander("Build a dataset with your camera", key=keys.BUILDER_OPEN, on_change="rerun")
+    if box.open:
+        with box:
+            made = builder.builder_panel()
         if made is not None:
             controls.select_on_next_run(made)
             st.rerun()
 
     st.subheader("The three strategies")
-    summary = snap.result.summary if snap is not None and snap.result is not None else {}
+    summary = summarize(race_live.shown_events(snap)) if snap is not None and snap.result is not None else {}
     st.markdown(strategies_html(strip_rows(stages, k), summary), unsafe_allow_html=True)
     try:
         store = ResultStore()

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-STRATEGY_NAMES: tuple[str, ...] = ("scratch", "frozen", "finetune")
+STRATEGY_NAMES: tuple[str, ...] = ("scratch", "frozen", "finetune")  # the default race
+# Every racer the engine knows, in display order: the default three, then the recipes a person may add.
+KNOWN_STRATEGIES: tuple[str, ...] = (*STRATEGY_NAMES, "gradual", "lora", "early", "pixels")
+MAX_RACERS = 5  # at most this many racers at once: five curves stay legible on a 1280 x 720 projector
+# Config fields that only some racers read (gradual's h and ratio, LoRA's rank, early's cut); a race id
+# leaves out those that none of its racers reads, so that races stored before they existed keep their ids.
+RACER_KNOBS: tuple[str, ...] = ("head_epochs", "gradual_ratio", "lora_rank", "early_stage")
 BACKBONE_NAMES: tuple[str, ...] = ("mobilenet_v2", "efficientnet_lite0")
 NUM_STAGES = 7  # both backbones are cut into seven natural stages (plus the head)
 
@@ -39,7 +45,12 @@ class RunConfig:
     augment: bool = False  # random shifts (±6 %) and zoom (0.9-1.1x) of the training images, no flips
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
-    strategies: tuple[str, ...] = STRATEGY_NAMES  # which strategies race; sweeps may run fewer
+    strategies: tuple[str, ...] = STRATEGY_NAMES  # which strategies race (of KNOWN_STRATEGIES, up to MAX_RACERS)
+    # The added racers' knobs (read only by the racer named; defaults are rules of thumb: docs/tuning.md).
+    head_epochs: int = 2  # gradual: h epochs of head only (exactly frozen's), then stages k..6 unfreeze
+    gradual_ratio: float = 0.1  # gradual: its body's peak rate is this times lr_body ("10-100x lower")
+    lora_rank: int = 4  # lora: rank r of the adapters on the convolutions of stages k..6
+    early_stage: int = 5  # early: the backbone cut after this many stages (1..7); a head on their pooled output
 
     def __post_init__(self) -> None:
         # Normalise so that RunConfigs built from JSON (lists) hash and compare like the original.
@@ -67,7 +78,7 @@ class RunConfig:
 class EpochResult:
     """One epoch of one strategy: what the race yields, what charts and JSON are made of."""
 
-    strategy: str  # "scratch" | "frozen" | "finetune"
+    strategy: str  # one of KNOWN_STRATEGIES
     epoch: int  # 1-based
     train_loss: float
     train_acc: float  # 0..1, measured on the training batches of this epoch
@@ -111,6 +122,10 @@ class StrategySummary:
     delta_theta: dict[str, float] | None = None  # stage name -> ||θ − θ0|| / ||θ0||
     test_pred: list[int] | None = None  # predicted class of each test image, in the split's order
     test_conf: list[float] | None = None  # the softmax probability of that prediction
+    # Forgetting: top-1 agreement of the original ImageNet head on this racer's body with the untouched
+    # network, over the probe photos (pretrained racers only), and the half-width of its 95 % interval.
+    imagenet_agreement: float | None = None
+    imagenet_agreement_noise: float | None = None
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -18,7 +18,7 @@ from tl_engine.experiments import noise_sentence
 from tl_ui import keys
 from tl_ui import settings as S
 from tl_ui.safe_text import md, one_line
-from tl_ui.style import backbone_label
+from tl_ui.style import backbone_label, plural
 from tl_ui.upload import uploader
 
 W = keys.WIDGET_PREFIX
@@ -54,7 +54,7 @@ def _linked_upload(query: dict[str, str]) -> None:
     try:
         remember(load_meta(name), select=False)
     except DataError as e:
-        st.warning(f"The link's dataset is not available: {e} Showing a bundled dataset instead.")
+        st.warning(f"The link's dataset is not available: {md(e, limit=1000)} Showing a bundled dataset instead.")
 
 
 def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInfo]:
@@ -88,7 +88,7 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
 
     fit_sizes(info)
     n = size_control(sb, "Training images (target data)", S.train_options(info), "train_size")
-    sb.caption(f"≈ {n / len(info.classes):.0f} images per class"
+    sb.caption(f"≈ {plural(n / len(info.classes), 'image')} per class"
                + (f". {note}" if (note := draw_note(info, "train", n, show=md)) else ""))
     sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key=W + "frozen_stages",
               help="Fine-tune keeps the first k of the 7 stages at their ImageNet weights and trains the rest. "

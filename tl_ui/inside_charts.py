@@ -1,9 +1,8 @@
 """The "look inside" views: pure functions, numbers in, ``go.Figure`` (or one sentence) out. No Streamlit.
 
 Each view has a caption function that reads "what to notice" from the same numbers the figure draws, so the
-sentence can never contradict the picture (e.g. it only says "exactly 0" for values that are exactly 0).
-Inputs come from :mod:`tl_engine.inspect.views` and a race's :class:`~tl_engine.config.StrategySummary`.
-Class names are escaped here (:mod:`tl_ui.safe_text`): Plotly text in figures, markdown in captions.
+sentence can never contradict the picture (it says "exactly 0" only for values that are exactly 0). Inputs:
+:mod:`tl_engine.inspect.views` and a race's StrategySummary. Class names are escaped here (:mod:`tl_ui.safe_text`).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from tl_engine.models import label
 from tl_ui.safe_text import md, plotly_names, plotly_text
-from tl_ui.style import FONT, color
+from tl_ui.style import FONT, color, plural
 
 __all__ = ["confusion_figure", "cell_from_selection", "per_class_figure", "delta_theta_figure", "filters_figure",
            "filters_mosaic", "feature_map_figure", "prediction_table", "confusion_caption", "per_class_caption",
@@ -56,8 +55,7 @@ def confusion_figure(cm: Sequence[Sequence[int]], classes: Sequence[str], strate
     that marker; :func:`cell_from_selection` turns the event into ``(true, pred)``. The heatmap itself has
     ``hoverinfo="skip"`` so the hover (and therefore the click) always lands on the marker.
     """
-    m = np.asarray(cm, dtype=int)
-    n = len(classes)
+    m, n = np.asarray(cm, dtype=int), len(classes)
     names = plotly_names(classes)  # a class folder may be named <a href=...>: Plotly would render it
     cell = 52  # pixels per row: big enough to read a count on a projector and to hit with a click
     height = 200 + cell * n  # the margins below take 200
@@ -172,13 +170,14 @@ def delta_theta_caption(delta: Mapping[str, Mapping[str, float]]) -> str:
         moved = [v for v in body.values() if v != 0]
         head = float(d.get("head", float("nan")))
         if len(zero) == len(body):
-            tail = f"only the head moved ({head:.2g})" if head > 0 else "nothing else moved either"
-            text = f"Δθ is exactly 0 in all {len(body)} stages; {tail}"
+            tail = f"only the head moved (Δθ = {head:.2f})" if head > 0 else "nothing else moved either"
+            text = f"Δθ is exactly 0 in all {plural(len(body), 'stage')}; {tail}"
         else:
-            which = f"the first {len(zero)} stages" if zero == list(body)[:len(zero)] else ", ".join(zero)
-            text = (f"Δθ is exactly 0 in {which}; the others moved up to {max(moved):.2g}" if zero
-                    else f"every stage moved (up to {max(moved):.2g})")
-            text += f"; the head moved {head:.2g}" if head == head else ""  # head == head: not NaN
+            first = "the first stage" if len(zero) == 1 else f"the first {len(zero)} stages"
+            which = first if zero == list(body)[:len(zero)] else ", ".join(zero)
+            text = (f"Δθ is exactly 0 in {which}; the others moved up to Δθ = {max(moved):.2f}" if zero
+                    else f"every stage moved (up to Δθ = {max(moved):.2f})")
+            text += f"; the head moved by Δθ = {head:.2f}" if head == head else ""  # head == head: not NaN
         parts.append(f"{label(s)}: {text}.")
     return " ".join(parts)
 
@@ -201,16 +200,17 @@ def filters_mosaic(filters: np.ndarray, per_row: int = 8, zoom: int = 6) -> np.n
 
 
 def filters_figure(filters: Mapping[str, np.ndarray]) -> go.Figure:
-    """One panel per network: its stem filters (RGB, each scaled to its own range), as a ``go.Image`` grid."""
-    names = list(filters)
-    fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=[label(n) for n in names],
-                        horizontal_spacing=0.03)
-    for i, n in enumerate(names, start=1):
-        fig.add_trace(go.Image(z=filters_mosaic(filters[n]), hoverinfo="skip"), row=1, col=i)
+    """Each network's stem filters (RGB, own range) as a ``go.Image`` grid; two panels a row, so they are big."""
+    names, cols = list(filters), min(2, max(len(filters), 1))
+    rows = -(-max(len(names), 1) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label(n) for n in names], horizontal_spacing=0.04,
+                        vertical_spacing=0.12 if rows > 1 else 0.0)
+    for i, n in enumerate(names):
+        fig.add_trace(go.Image(z=filters_mosaic(filters[n]), hoverinfo="skip"), row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_annotations(font_size=20)
-    return _layout(fig, 330, margin=dict(l=10, r=10, t=50, b=10))
+    return _layout(fig, 60 + 300 * rows, margin=dict(l=10, r=10, t=50, b=10))
 
 
 def filters_caption(filters: Mapping[str, np.ndarray], reference: str) -> str:
@@ -271,8 +271,7 @@ def feature_map_caption(scores: Mapping[str, float], n_classes: int) -> str:
 
 def prediction_table(preds: Mapping[str, Pred]) -> go.Figure:
     """A table: one column per strategy (header in its colour), its top guesses with probabilities, best first."""
-    names = list(preds)
-    depth = max((len(p) for p in preds.values()), default=0)
+    names, depth = list(preds), max((len(p) for p in preds.values()), default=0)
     cols = [[f"#{r + 1}" for r in range(depth)]]
     cols += [[f"{plotly_text(p[r][0])}  {_pct(p[r][1])}" if r < len(p) else "" for r in range(depth)]
              for p in preds.values()]

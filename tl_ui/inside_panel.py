@@ -22,8 +22,10 @@ from tl_engine.config import RunConfig
 from tl_engine.data import DatasetInfo, load_dataset, split_balanced
 from tl_engine.jobs import JobSnapshot
 from tl_engine.models import label
+from tl_ui import classroom, previews
 from tl_ui import inside_charts as ic
-from tl_ui import previews
+from tl_ui.counters import inside_note
+from tl_ui.previews import mistake_caption
 from tl_ui.race_live import plot
 from tl_ui.safe_text import md
 
@@ -78,6 +80,8 @@ def look_inside(snap: JobSnapshot, info: DatasetInfo) -> None:
     if not summary:
         return
     st.subheader("Look inside")
+    if snap.status == "stopped":
+        st.caption(inside_note(result.epochs, cfg.strategies))
     x_test, y_test = _test_images(json.dumps(cfg.to_dict(), sort_keys=True))
     inside = _inside_data(snap.models_dir)
     tabs = st.tabs(["Confusion", "Per class", "Top mistakes", "Δθ per stage", "First-layer filters", "Feature map",
@@ -109,7 +113,7 @@ def look_inside(snap: JobSnapshot, info: DatasetInfo) -> None:
             st.caption(ic.feature_map_caption(scores, len(classes)))
             plot(ic.feature_map_figure(points, inside["labels"], classes), key="tl_features")
         with tabs[6]:
-            _try_photo(snap.models_dir, summary)
+            _try_photo(snap.models_dir, summary, classes, cfg.backbone)
     with tabs[7]:
         _downloads(snap, inside is not None)
 
@@ -141,16 +145,17 @@ def _mistakes(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) ->
         st.markdown(f"**{label(s)}**: " + ("no mistakes." if not wrong else ""))
         if wrong:
             idx = [i for i, *_ in wrong]
-            caps = [f"{classes[p]} {c:.0%} (is {classes[t]})" for _, t, p, c in wrong]
+            caps = [mistake_caption(classes[t], classes[p], c) for _, t, p, c in wrong]
             st.image(previews.image_row(x_test[idx], caps))
 
 
-def _try_photo(models_dir: str, summary: dict) -> None:
+def _try_photo(models_dir: str, summary: dict, classes, backbone: str) -> None:
     from tl_engine.inspect import load_exported
 
-    st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side.")
+    st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side. "
+               + previews.only_classes_note(list(classes)))
     c1, c2 = st.columns(2)
-    shot = c1.camera_input("Take a photo", key="tl_try_cam")
+    shot = classroom.camera_input("Take a photo", key="tl_try_cam", where=c1)
     up = c2.file_uploader("…or upload one", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="tl_try_file")
     src = shot or up
     if src is None:
@@ -167,7 +172,7 @@ def _try_photo(models_dir: str, summary: dict) -> None:
             module, meta = load_exported(path)
             preds[s] = _top3(module, meta, image)
     st.caption(ic.prediction_caption(preds))
-    plot(ic.prediction_table(preds), key="tl_preds")
+    plot(ic.prediction_table({**preds, "imagenet": _imagenet_top3(image, backbone)}), key="tl_preds")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -194,10 +199,20 @@ def _top3(module, meta: dict, image: Image.Image) -> list[tuple[str, float]]:
     return [(meta["classes"][int(i)], float(p)) for p, i in zip(top.values, top.indices)]
 
 
+def _imagenet_top3(image: Image.Image, backbone: str) -> list[tuple[str, float]]:
+    """ImageNet's own top 3 for the photo: the pretrained network with its original 1,000-class head."""
+    from tl_engine.inspect import prepare_image
+    from tl_engine.inspect.similarity import imagenet_categories, imagenet_probs
+
+    probs = imagenet_probs(prepare_image(image)[None], backbone)[0]
+    names = imagenet_categories()
+    return [(names[i], float(probs[i])) for i in np.argsort(-probs)[:3]]
+
+
 def _downloads(snap: JobSnapshot, have_models: bool) -> None:
     result = snap.result
     st.caption("Each trained model as a TorchScript file that loads without this project (class names and "
-               "preprocessing inside; see the README for the five lines that use it), and the race as JSON and CSV.")
+               "preprocessing inside; see the README for the six lines that use it), and the race as JSON and CSV.")
     cols = st.columns(5)
     if have_models:
         for i, s in enumerate(result.summary):

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tl_engine.data import ImageSet
-from tl_ui.safe_text import one_line
+from tl_ui.safe_text import md, one_line
 
 __all__ = ["sample_grid", "image_row", "network_view", "CLASSES_PER_PAGE", "pages"]
 
@@ -107,10 +107,24 @@ def sample_grid(ds: ImageSet, per_class: int = 6, seed: int = 0, resolution: int
     return canvas
 
 
+def mistake_caption(true: str, predicted: str, confidence: float) -> str:
+    """A top mistake's caption: the wrong answer, and on its own line the true class (never cut off by the first)."""
+    return f"{one_line(predicted)} {confidence:.0%}\n(is {one_line(true)})"  # a name's own newline: one line
+
+
+def only_classes_note(classes: Sequence[str]) -> str:
+    """What "Try your photo" must say first: a network trained on these classes can answer nothing else."""
+    shown = ", ".join(md(c) for c in classes[:12]) + (f" and {len(classes) - 12:,} more" if len(classes) > 12 else "")
+    return (f"Each trained network can only answer one of its {len(classes):,} classes ({shown}): shown anything "
+            "else, it still picks one of them, often very sure. The ImageNet column is the network they all started "
+            "from, with its own 1,000 classes: what it sees in the photo.")
+
+
 def image_row(images: np.ndarray, captions: Sequence[str], per_row: int = 8) -> Image.Image:
     """Images (uint8 N×H×W[×3], e.g. the test images of a confusion cell) in rows, each captioned underneath.
 
-    Captions longer than the thumbnail are cut with an ellipsis; an empty ``images`` gives a small blank image.
+    A caption may have several lines ("\n"); each line longer than the thumbnail is cut with an ellipsis (so put
+    what must stay readable on a line of its own). An empty ``images`` gives a small blank image.
     """
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions")
@@ -121,7 +135,8 @@ def image_row(images: np.ndarray, captions: Sequence[str], per_row: int = 8) -> 
     cell = max(side * f, 2 * MIN_CELL)  # captions need room: thumbnails are at least 168 px wide
     f = max(f, cell // side)
     thumb = side * f
-    text_h = 30
+    lines = max(c.count("\n") + 1 for c in captions)
+    text_h = 8 + 22 * lines
     cols = min(per_row, len(images))
     rows = -(-len(images) // cols)
     canvas = Image.new("RGB", (cols * (cell + GAP) + GAP, rows * (thumb + text_h + GAP) + GAP), BG)
@@ -130,7 +145,9 @@ def image_row(images: np.ndarray, captions: Sequence[str], per_row: int = 8) -> 
         x0 = GAP + (i % cols) * (cell + GAP)
         y0 = GAP + (i // cols) * (thumb + text_h + GAP)
         canvas.paste(_to_pil(img, f), (x0 + (cell - thumb) // 2, y0))
-        draw.text((x0 + cell // 2, y0 + thumb + 4), _fit(draw, cap, 18, cell), fill=INK, font=_font(18), anchor="ma")
+        for j, line in enumerate(cap.split("\n")):
+            draw.text((x0 + cell // 2, y0 + thumb + 4 + 22 * j), _fit(draw, line, 18, cell), fill=INK, font=_font(18),
+                      anchor="ma")
     return canvas
 
 

@@ -8,10 +8,10 @@ import signal
 import sys
 import threading
 
-from ..config import STRATEGY_NAMES, EpochResult, StrategySummary
+from ..config import KNOWN_STRATEGIES, EpochResult, StrategySummary
 from ..errors import UserError
 from ..store import check_writable
-from .args import add_race_options, config_from_args
+from .args import add_race_options, add_strategies_option, config_from_args
 from .output import write_result
 from .similarity import add_similarity_command
 from .sweep import add_sweep_command
@@ -93,9 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Transfer Learning Race: train from scratch, a frozen ImageNet backbone and a fine-tuned one "
                     "on the same small dataset, and compare test accuracy, trainable parameters and compute time.")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("race", help="race the three strategies (one epoch each in turn) and print a table",
-                       description=f"Race {', '.join(STRATEGY_NAMES)} on one dataset; Ctrl-C stops cleanly.")
+    r = sub.add_parser("race", help="race the strategies (one epoch each in turn) and print a table",
+                       description=f"Race some of {', '.join(KNOWN_STRATEGIES)} (default the first three) on one "
+                                   "dataset; Ctrl-C stops cleanly.")
     add_race_options(r)
+    add_strategies_option(r)
     r.add_argument("--json", metavar="PATH", help="write config, every epoch and the summary as JSON")
     r.set_defaults(func=cmd_race)
     d = sub.add_parser("datasets", help="list the bundled datasets: domain, images, classes, licence")

@@ -187,12 +187,22 @@ def imagenet_model(name: str) -> nn.Module:
     return m.eval()
 
 
+def out_channels(module: nn.Module) -> int:
+    """Channels a stage outputs: its last convolution's (the modules are registered in forward order)."""
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    return convs[-1].out_channels if convs else 0
+
+
 @lru_cache(maxsize=16)
 def _stage_table(name: str, num_classes: int) -> tuple[Stage, ...]:
+    from .lora import lora_unit
+
     net = build(name, num_classes, pretrained=False)
     names = SPECS[name].stage_names
-    rows = [Stage(n, sum(p.numel() for p in s.parameters())) for n, s in zip(names, net.stages)]
-    rows.append(Stage("head", sum(p.numel() for p in net.head.parameters())))
+    rows = [Stage(n, sum(p.numel() for p in s.parameters()), out_channels(s), lora_unit(s))
+            for n, s in zip(names, net.stages)]
+    rows.append(Stage("head", sum(p.numel() for p in net.head.parameters()), num_classes, 0,
+                      net.head[-1].in_features))
     return tuple(rows)
 
 

@@ -18,6 +18,9 @@ class Stage:
 
     name: str
     params: int
+    out_channels: int = 0  # channels of the stage's output (early's head reads the pooled output)
+    lora_unit: int = 0  # LoRA adapter parameters per unit of rank on this stage's convolutions
+    in_features: int = 0  # head only: features entering it
 
 
 @dataclass(frozen=True)

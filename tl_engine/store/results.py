@@ -32,7 +32,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..config import NUM_STAGES, RaceResult, RunConfig
+from ..config import NUM_STAGES, RACER_KNOBS, RaceResult, RunConfig
 from ..errors import StoreError
 from ..models import STRATEGIES
 from .files import file_stamp, is_disk_full, os_reason
@@ -83,8 +83,10 @@ def _digest(d: dict) -> str:
 
 
 def config_id(cfg: RunConfig) -> str:
-    """The store key of a race: sha256 of the full config as canonical JSON (sorted keys)."""
-    return _digest(canonical_dict(cfg))
+    """The store key of a race: sha256 of the config as canonical JSON (sorted keys), less the racers' knobs
+    that none of its racers reads (so a race of the first three racers keeps the id it had before they existed)."""
+    unread = set(RACER_KNOBS).intersection(*(ignored_fields(s) for s in cfg.strategies))
+    return _digest({k: v for k, v in canonical_dict(cfg).items() if k not in unread})
 
 
 def ignored_fields(strategy: str) -> set[str]:
@@ -92,15 +94,17 @@ def ignored_fields(strategy: str) -> set[str]:
     spec = STRATEGIES[strategy]
     frozen = {spec.frozen_stages(k) for k in range(NUM_STAGES + 1)}
     out = {"strategies"}  # a strategy's random streams depend on the seed alone: its neighbours don't matter
-    if len(frozen) == 1:
-        out.add("frozen_stages")  # the slider k does not move this strategy
-    if spec.pretrained:
+    if len(frozen) == 1 and not spec.adapters:
+        out.add("frozen_stages")  # the slider k does not move this strategy (LoRA's adapters sit on k..6)
+    if spec.pretrained or spec.body == "none":
         out.add("lr_scratch")
-        if frozen == {NUM_STAGES}:
+        if frozen == {NUM_STAGES} and not spec.adapters:
             out.add("lr_body")  # the whole body is frozen: only the head's learning rate is used
     else:
         out |= {"lr_head", "lr_body"}  # from scratch, every layer uses lr_scratch
-    return out
+    knobs = {"head_epochs": spec.head_first, "gradual_ratio": spec.head_first, "lora_rank": spec.adapters,
+             "early_stage": spec.body == "cut"}
+    return out | {k for k, used in knobs.items() if not used}
 
 
 def strategy_key(cfg: RunConfig, strategy: str) -> str:
@@ -276,7 +280,8 @@ def _assemble(cfg: RunConfig, sources: dict[str, RaceResult]) -> RaceResult:
     epochs = [e for s, rec in sources.items() for e in rec.epochs if e.strategy == s]
     epochs.sort(key=lambda e: (e.epoch, order[e.strategy]))  # round-robin, as the race yields them
     details = {s: {k: v for k, v in rec.summary[s].to_dict().items()
-                   if k in ("confusion_matrix", "per_class_acc", "delta_theta", "test_pred", "test_conf")}
+                   if k in ("confusion_matrix", "per_class_acc", "delta_theta", "test_pred", "test_conf",
+                           "imagenet_agreement", "imagenet_agreement_noise")}
                for s, rec in sources.items()}
     first = next(iter(sources.values()))
     devices = sorted({rec.device for rec in sources.values()})

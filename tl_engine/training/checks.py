@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..config import NUM_STAGES, STRATEGY_NAMES, RunConfig
+from ..config import KNOWN_STRATEGIES, NUM_STAGES, RunConfig
 from ..data import DatasetInfo, balanced_max, display_name, draw_note, fitted_size
 from ..errors import ConfigError
 from ..models import spec
@@ -26,10 +26,16 @@ def validate(cfg: RunConfig) -> None:
     spec(cfg.backbone)
     if not 0 <= cfg.frozen_stages <= NUM_STAGES:
         raise ConfigError(f"frozen stages k must be between 0 and {NUM_STAGES}, got {cfg.frozen_stages}")
-    bad = [s for s in cfg.strategies if s not in STRATEGY_NAMES]
+    bad = [s for s in cfg.strategies if s not in KNOWN_STRATEGIES]
     if bad or not cfg.strategies or len(set(cfg.strategies)) != len(cfg.strategies):
-        raise ConfigError(f"strategies must be a non-empty subset of {', '.join(STRATEGY_NAMES)}, "
-                          f"got {list(cfg.strategies)}")
+        raise ConfigError(f"strategies must be a non-empty subset of {', '.join(KNOWN_STRATEGIES)} without "
+                          f"repeats, got {list(cfg.strategies)}")
+    _int_in("gradual's head epochs h", cfg.head_epochs, 0, MAX_EPOCHS)
+    _int_in("LoRA rank", cfg.lora_rank, 1, 64)
+    _int_in("early's cut stage j", cfg.early_stage, 1, NUM_STAGES)
+    if not (isinstance(cfg.gradual_ratio, (int, float)) and math.isfinite(cfg.gradual_ratio)
+            and 1e-3 <= cfg.gradual_ratio <= 10):
+        raise ConfigError(f"gradual's body-rate ratio must be between 0.001 and 10, got {cfg.gradual_ratio}")
     _int_in("epochs", cfg.epochs, 1, MAX_EPOCHS)
     _int_in("resolution", cfg.resolution, 32, 320, unit=" pixels")
     _int_in("batch size", cfg.batch_size, 2, 4096)

@@ -26,7 +26,7 @@ import torch
 
 from ..config import EpochResult, RaceResult, RunConfig
 from ..data import ImageSet, load_dataset, split_balanced, to_model_input
-from ..models import SPECS, STRATEGIES, StagedNet, warm_up
+from ..models import SPECS, STRATEGIES, StagedNet, merge_lora, warm_up
 from .checks import validate
 from .machine import usable_cpus
 from .strategy_run import Cancelled, RaceData, inspect_strategy, setup_strategy, train_epoch
@@ -118,7 +118,7 @@ class Race:
             if ep == self.cfg.epochs:
                 self.details[name] = inspect_strategy(run, data)
                 if self.keep_models:
-                    self.models[name] = run.net.eval()
+                    self.models[name] = merge_lora(run.net).eval()  # adapters folded in: a plain network
             yield event
             t0 = time.perf_counter()
 

@@ -1,6 +1,11 @@
 """One strategy's life in a race: build and cache once (:func:`setup_strategy`), then one epoch at a time
 (:func:`train_epoch`), then what the look-inside views need (:func:`inspect_strategy`).
 :mod:`tl_engine.training.race` interleaves the strategies.
+
+Every racer is a :class:`StagedNet` trained by the same loop; what differs is read off the strategy table:
+where the cached frozen prefix ends (``f``), which parameters learn at which rate, and, for ``gradual``,
+the epoch at which its body unfreezes (a second optimiser joins the head's, which carries on unchanged, so
+the head-only epochs are exactly frozen's).
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import NUM_STAGES, EpochResult, RunConfig
-from ..models import SPECS, STRATEGIES, StagedNet, build, frozen_stages
+from ..models import SPECS, STRATEGIES, StagedNet, build_racer, frozen_stages, merge_lora
+from .passes import EVAL_BATCH, evaluate, flat_params, init_head, run_prefix
 from .torchutil import RngStream, amp, augment, batch_sizes, folded_copy, sync, warmup_cosine
 
 CACHE_BUDGET_BYTES = 1_500_000_000  # a frozen prefix larger than this is recomputed per batch instead of cached
-EVAL_BATCH = 64  # small eval batches are faster on CPU (they stay in cache)
 
 
 class Cancelled(Exception):
@@ -42,19 +47,22 @@ class RaceData:
     grey: bool = False  # the dataset's images are greyscale (repeated to three channels for the network)
 
 
-def param_groups(net: StagedNet, strategy: str, cfg: RunConfig) -> list[dict]:
+def param_groups(net: StagedNet, strategy: str, cfg: RunConfig, first: int | None = None,
+                 body_lr: float | None = None) -> list[dict]:
     """Optimizer groups, one per trainable stage plus the head, named so they can be shown.
 
     Scratch: one learning rate everywhere. Fine-tune: two rates, the pretrained stages at ``lr_body`` and the
     new, random head at ``lr_head`` (equal by default: on validation a lower body rate was no better,
-    docs/tuning.md). Frozen: the head only.
+    docs/tuning.md). LoRA: its adapters at ``lr_body``. Frozen, early, pixels: the head only. ``first``: the
+    first stage that learns (default: the strategy's k); ``body_lr`` overrides the body's rate.
     """
-    f = frozen_stages(strategy, cfg.frozen_stages)
+    f = frozen_stages(strategy, cfg.frozen_stages) if first is None else first
     pretrained = STRATEGIES[strategy].pretrained
-    body_lr = cfg.lr_body if pretrained else cfg.lr_scratch
-    head_lr = cfg.lr_head if pretrained else cfg.lr_scratch
-    groups = [{"name": f"stage{i}", "params": list(net.stages[i].parameters()), "lr": body_lr}
-              for i in range(f, NUM_STAGES)]
+    body_lr = body_lr if body_lr is not None else cfg.lr_body if pretrained else cfg.lr_scratch
+    head_lr = cfg.lr_head if pretrained or STRATEGIES[strategy].body == "none" else cfg.lr_scratch
+    groups = [{"name": f"stage{i}", "params": [p for p in net.stages[i].parameters() if p.requires_grad],
+               "lr": body_lr} for i in range(f, NUM_STAGES)]
+    groups = [g for g in groups if g["params"]]
     groups.append({"name": "head", "params": list(net.head.parameters()), "lr": head_lr})
     return groups
 
@@ -68,19 +76,19 @@ class StrategyRun:
     name: str
     cfg: RunConfig
     net: StagedNet
-    f: int  # frozen stages
+    f: int  # stages before this one are frozen and cached (their output is what the loop trains on)
     frozen_part: nn.Module  # the network used to run the frozen prefix (BatchNorm folded)
     train_cache: torch.Tensor | None  # frozen prefix of the training images, or None (augmentation / too big)
     val_cache: torch.Tensor | None
     test_cache: torch.Tensor | None
-    opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LRScheduler
+    steps: list[tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]]  # (optimiser, schedule)
     batches: list[int]
     rng: RngStream
     shuffle: torch.Generator
     theta0: dict[str, torch.Tensor]  # each stage's (and the head's) parameters before training, flattened
     trainable: int
     total: int
+    unfreeze_at: int = 0  # gradual: the epoch whose start unlocks stages k..6 (0: never)
     cum: float = 0.0
     last_test: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)  # preds, confidences
 
@@ -94,33 +102,61 @@ def setup_strategy(name: str, cfg: RunConfig, data: RaceData, device: torch.devi
     rng = RngStream(cfg.seed, device)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     with rng:
-        net = build(cfg.backbone, len(data.classes), pretrained=strat.pretrained)
-        _init_head(net, cfg.seed)
+        net = build_racer(name, cfg, len(data.classes))
+        init_head(net, cfg.seed)
         net = net.to(device, memory_format=torch.channels_last)
-        f = strat.frozen_stages(cfg.frozen_stages)
-        net.freeze(f)
+        if strat.head_first:
+            net.freeze(NUM_STAGES)  # head only until unfreeze_at: frozen's network, frozen's numbers
+        f = cfg.frozen_stages if strat.adapters else net.n_frozen
         net.set_bn_momentum(strat.bn_momentum)
-        theta0 = _flat_params(net, _part_names(cfg))
-        # Frozen stages never change, so run them once (with BatchNorm folded in: faster). With augmentation
-        # the training images change every epoch and cannot be cached; validation and test can.
-        frozen_part = folded_copy(net) if f else net
-        train_cache = None if cfg.augment else _cached_prefix(frozen_part, data.x_train, f, device, stop)
-        val_cache = _cached_prefix(frozen_part, data.x_val, f, device, stop)
-        test_cache = _cached_prefix(frozen_part, data.x_test, f, device, stop)
-        # fused: one kernel for the whole update (CPU and CUDA); saves ~5 ms of every 200 ms step here.
-        opt = torch.optim.AdamW(param_groups(net, name, cfg), weight_decay=cfg.weight_decay,
-                                fused=device.type in ("cpu", "cuda") or None)
+        theta0 = flat_params(merge_lora(net), _part_names(cfg))
+        frozen_part, caches = _caches(net, f, cfg, data, device, stop)
+        opt = _adamw(param_groups(net, name, cfg, first=f), cfg, device)
         batches = batch_sizes(len(data.y_train), cfg.batch_size)
         sched = warmup_cosine(opt, total_steps=cfg.epochs * len(batches))
-    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in net.parameters())
-    return StrategyRun(name, cfg, net, f, frozen_part, train_cache, val_cache, test_cache, opt, sched, batches, rng,
-                shuffle, theta0, trainable, total)
+    unfreeze = cfg.head_epochs + 1 if strat.head_first and cfg.frozen_stages < NUM_STAGES else 0
+    return StrategyRun(name, cfg, net, f, frozen_part, *caches, [(opt, sched)], batches, rng, shuffle, theta0,
+                       *_counts(net), unfreeze_at=unfreeze if unfreeze <= cfg.epochs else 0)
+
+
+def _caches(net: StagedNet, f: int, cfg: RunConfig, data: RaceData, device: torch.device, stop: threading.Event
+            ) -> tuple[nn.Module, tuple[torch.Tensor | None, ...]]:
+    """Frozen stages never change, so run them once (with BatchNorm folded in: faster). With augmentation the
+    training images change every epoch and cannot be cached; validation and test can."""
+    frozen_part = folded_copy(net) if f else net
+    train = None if cfg.augment else _cached_prefix(frozen_part, data.x_train, f, device, stop)
+    return frozen_part, (train, _cached_prefix(frozen_part, data.x_val, f, device, stop),
+                         _cached_prefix(frozen_part, data.x_test, f, device, stop))
+
+
+def _adamw(groups: list[dict], cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
+    # fused: one kernel for the whole update (CPU and CUDA); saves ~5 ms of every 200 ms step here.
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, fused=device.type in ("cpu", "cuda") or None)
+
+
+def _counts(net: nn.Module) -> tuple[int, int]:
+    return (sum(p.numel() for p in net.parameters() if p.requires_grad), sum(p.numel() for p in net.parameters()))
+
+
+def _unfreeze(run: StrategyRun, data: RaceData, device: torch.device, stop: threading.Event) -> None:
+    """Gradual's second phase: stages k..6 learn from here on, at ``gradual_ratio`` x ``lr_body``, with a
+    warm-up and cosine decay of their own over the epochs left; the head's optimiser carries on."""
+    cfg, net = run.cfg, run.net
+    net.freeze(cfg.frozen_stages)
+    run.f = cfg.frozen_stages
+    run.frozen_part, (run.train_cache, run.val_cache, run.test_cache) = _caches(net, run.f, cfg, data, device, stop)
+    body = [g for g in param_groups(net, run.name, cfg, body_lr=cfg.lr_body * cfg.gradual_ratio)
+            if g["name"] != "head"]
+    opt = _adamw(body, cfg, device)
+    run.steps.append((opt, warmup_cosine(opt, total_steps=(cfg.epochs - run.unfreeze_at + 1) * len(run.batches))))
+    run.trainable, run.total = _counts(net)
 
 
 def train_epoch(run: StrategyRun, n: int, data: RaceData, device: torch.device, stop: threading.Event,
            t0: float) -> EpochResult:
     """Train one epoch, then evaluate on validation and test. ``t0``: when this epoch's clock started."""
+    if n == run.unfreeze_at:
+        _unfreeze(run, data, device, stop)
     cfg, net, f = run.cfg, run.net, run.f
     n_train = len(data.y_train)
     with run.rng:
@@ -137,21 +173,24 @@ def train_epoch(run: StrategyRun, n: int, data: RaceData, device: torch.device, 
                 x = run.train_cache[idx]
             else:
                 x = data.x_train[idx]
-                x = _prefix(run.frozen_part, augment(x, run.shuffle) if cfg.augment else x, f, device)
+                x = run_prefix(run.frozen_part, augment(x, run.shuffle) if cfg.augment else x, f, device)
             with amp(device):
                 logits = net.forward_from(x, f).float()
                 loss = F.cross_entropy(logits, y)
-            run.opt.zero_grad(set_to_none=True)
+            for opt, _ in run.steps:
+                opt.zero_grad(set_to_none=True)
             loss.backward()
-            run.opt.step()
-            run.sched.step()
+            for opt, sched in run.steps:
+                opt.step()
+                sched.step()
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == y).sum()
         sync(device)
         t_eval = time.perf_counter()
-        folded = folded_copy(net) if f < NUM_STAGES else net.eval()  # once for both passes
-        val_loss, val_acc, _, _ = _evaluate(folded, data.x_val, data.y_val, run.val_cache, f, device)
-        test_loss, test_acc, pred, conf = _evaluate(folded, data.x_test, data.y_test, run.test_cache, f, device)
+        # once for both passes; adapters merged into their convolutions first (same outputs, foldable)
+        folded = folded_copy(merge_lora(net)) if f < NUM_STAGES else net.eval()
+        val_loss, val_acc, _, _ = evaluate(folded, data.x_val, data.y_val, run.val_cache, f, device)
+        test_loss, test_acc, pred, conf = evaluate(folded, data.x_test, data.y_test, run.test_cache, f, device)
         run.last_test = (pred, conf)
     sync(device)
     t_end = time.perf_counter()
@@ -174,7 +213,7 @@ def inspect_strategy(run: StrategyRun, data: RaceData) -> dict:
     true = data.y_test.cpu()
     cm = torch.bincount(true * n + pred.cpu(), minlength=n * n).reshape(n, n)
     per_class = [float(cm[c, c] / cm[c].sum()) if cm[c].sum() else math.nan for c in range(n)]
-    now = _flat_params(run.net, _part_names(run.cfg))
+    now = flat_params(merge_lora(run.net), _part_names(run.cfg))  # LoRA: Δθ of the merged weights
     delta = {name: float((now[name] - run.theta0[name]).norm() / run.theta0[name].norm().clamp_min(1e-12))
              for name in now}
     return {"confusion_matrix": cm.tolist(), "per_class_acc": per_class, "delta_theta": delta,
@@ -187,65 +226,18 @@ def _part_names(cfg: RunConfig) -> tuple[str, ...]:
     return (*SPECS[cfg.backbone].stage_names, "head")
 
 
-def _init_head(net: StagedNet, seed: int) -> None:
-    """A head initialised from the seed alone (torch's nn.Linear default init), the same for every strategy."""
-    g = torch.Generator().manual_seed(seed)
-    linear = net.head[-1]
-    nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=g)
-    bound = 1 / math.sqrt(linear.in_features)
-    nn.init.uniform_(linear.bias, -bound, bound, generator=g)
-
-
-def _flat_params(net: StagedNet, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """Each stage's and the head's parameters as one flat CPU vector (BatchNorm buffers are not parameters)."""
-    mods = [*net.stages, net.head]
-    return {n: torch.cat([p.detach().float().reshape(-1).cpu() for p in m.parameters()])
-            for n, m in zip(names, mods, strict=True)}
-
-
-def _prefix(net: nn.Module, x: torch.Tensor, f: int, device: torch.device) -> torch.Tensor:
-    """Output of the ``f`` frozen stages (no graph: nothing before them learns)."""
-    if f == 0:
-        return x
-    with torch.no_grad(), amp(device):
-        return net.prefix(x, f).float()
-
-
 def _cached_prefix(frozen_part: nn.Module, x: torch.Tensor, f: int, device: torch.device,
                    stop: threading.Event) -> torch.Tensor | None:
     """The frozen stages' output for the whole set, or None when it would not fit the cache budget."""
     if f == 0:
         return x
-    first = _prefix(frozen_part, x[:2], f, device)
+    first = run_prefix(frozen_part, x[:2], f, device)
     if first[0].numel() * 4 * len(x) > CACHE_BUDGET_BYTES:
         return None
     chunks = []
     for i in range(0, len(x), EVAL_BATCH):
         if stop.is_set():  # caching 5,000 images takes seconds: stay responsive to Stop
             raise Cancelled
-        chunks.append(_prefix(frozen_part, x[i:i + EVAL_BATCH], f, device))
+        chunks.append(run_prefix(frozen_part, x[i:i + EVAL_BATCH], f, device))
     out = torch.cat(chunks)
     return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
-
-
-def _evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cache: torch.Tensor | None, f: int,
-              device: torch.device) -> tuple[float, float, torch.Tensor, torch.Tensor]:
-    """Loss, accuracy, predictions and their confidences in eval mode (``net``: BatchNorm folded).
-
-    ``cache`` holds the frozen prefix's output; without it (too big to cache) the whole network runs.
-    """
-    start, x_in = (f, cache) if cache is not None else (0, x)
-    loss = torch.zeros((), device=y.device)
-    preds, confs = [], []
-    with torch.inference_mode(), amp(device):
-        for i in range(0, len(y), EVAL_BATCH):
-            logits = net.forward_from(x_in[i:i + EVAL_BATCH], start).float()
-            loss += F.cross_entropy(logits, y[i:i + EVAL_BATCH], reduction="sum")
-            conf, pred = logits.softmax(1).max(1)
-            preds.append(pred)
-            confs.append(conf)
-    n = len(y)
-    if not n:
-        return math.nan, math.nan, torch.zeros(0, dtype=torch.long), torch.zeros(0)
-    pred, conf = torch.cat(preds).cpu(), torch.cat(confs).cpu()
-    return float(loss) / n, int((pred == y.cpu()).sum()) / n, pred, conf

@@ -43,7 +43,8 @@ def quotas(counts: np.ndarray | list[int], n: int) -> np.ndarray:
         for c in short:  # these give everything; the others share what is left, balanced again
             q[c] = counts[c]
             left -= int(counts[c])
-        open_ = [c for c in open_ if c not in short]
+        gone = set(short)
+        open_ = [c for c in open_ if c not in gone]
     return q
 
 

@@ -133,3 +133,15 @@ def test_unreadable_stored_races_are_skipped_and_counted(made):
     at = page()
     assert_whole(at)
     assert any(c.value.startswith("2 stored races could not be read (skipped)") for c in at.caption)
+
+
+def test_an_npz_with_negative_dimensions_is_one_message_on_the_page(made, tmp_path):
+    from benchmarks import hostile_files as hf
+
+    y = np.arange(4) % 2
+    path = hf.write_npz(tmp_path / "neg.npz", {"train_labels": y, "test_images": np.zeros((4, 8, 8), np.uint8),
+                                                "test_labels": y}, big={"train_images": ((-3, 8, 8), "u1", 0)})
+    at = page().file_uploader(key="w_upload").set_value(("neg.npz", path.read_bytes(), "application/octet-stream"))
+    at = at.run()
+    assert_whole(at)
+    assert len(at.error) == 1 and "train_images declares a negative size" in at.error[0].value

@@ -1,9 +1,8 @@
 """The "look inside" views: pure functions, numbers in, ``go.Figure`` (or one sentence) out. No Streamlit.
 
 Each view has a caption function that reads "what to notice" from the same numbers the figure draws, so the
-sentence can never contradict the picture (e.g. it only says "exactly 0" for values that are exactly 0).
-Inputs come from :mod:`tl_engine.inspect.views` and a race's :class:`~tl_engine.config.StrategySummary`.
-Class names are escaped here (:mod:`tl_ui.safe_text`): Plotly text in figures, markdown in captions.
+sentence can never contradict the picture (it says "exactly 0" only for values that are exactly 0). Inputs:
+:mod:`tl_engine.inspect.views` and a race's StrategySummary. Class names are escaped here (:mod:`tl_ui.safe_text`).
 """
 
 from __future__ import annotations

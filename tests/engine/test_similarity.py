@@ -134,6 +134,8 @@ def test_the_boundary_is_the_one_the_benchmark_measured():
     assert max(other) < sim.SIMILAR_FROM <= min(photos)
     assert {r["set"] for r in mobile["sets"] if r["group"] == "photos"} == set(pf.PHOTO_SETS)
     assert {"mnist", "textures", "fashion-mnist", *pf.SCAN_SETS} <= {r["set"] for r in mobile["sets"]}
+    for backbone, b in res["backbones"].items():  # the one boundary holds for every backbone measured
+        assert b["boundary"]["separates_scores"] and b["boundary"]["misplaced"] == [], backbone
 
 
 # --- real weights, real images -------------------------------------------------------------------------------

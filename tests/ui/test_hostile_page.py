@@ -147,3 +147,17 @@ def test_an_npz_with_negative_dimensions_is_one_message_on_the_page(made, tmp_pa
     at = at.run()
     assert_whole(at)
     assert len(at.error) == 1 and "train_images declares a negative size" in at.error[0].value
+
+
+def test_a_thousand_class_confusion_matrix_shows_the_most_confused_thirty():
+    from tl_ui import inside_charts as ic
+    from tl_ui.inside_panel import MAX_CM_CLASSES, confused_classes
+
+    rng = np.random.default_rng(0)
+    cm = np.diag(rng.integers(1, 5, 1000))
+    cm[17, 900], cm[900, 17], cm[3, 4] = 9, 2, 1  # 17 and 900 are the most confused, 3 and 4 a little
+    shown = confused_classes(cm)
+    assert len(shown) == MAX_CM_CLASSES == 30 and shown == sorted(shown) and {3, 4, 17, 900} <= set(shown)
+    assert confused_classes(cm[:10, :10]) == list(range(10))
+    fig = ic.confusion_figure(cm[np.ix_(shown, shown)], [f"class {c}" for c in shown], "finetune")
+    assert len(fig.data[1].customdata) == 30 * 30  # not a million invisible markers

@@ -105,7 +105,7 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
         st.number_input("Seed", 0, S.MAX_SEED, step=1, key=W + "seed")
         size_control(st, "Test images", S.test_options(info), "test_size")
     test_size = ss[W + "test_size"]
-    dataset_box.caption((f"How the splits were made: {info.splits} " if info.splits else "")
+    dataset_box.caption((f"How the splits were made: {md(info.splits, limit=600)} " if info.splits else "")
                         + noise_sentence(test_size))
 
     values = {k: ss[W + k] for k in S.URL_NAMES}

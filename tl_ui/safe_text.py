@@ -61,7 +61,8 @@ def md(text: object, limit: int = MAX_CHARS) -> str:
 
 def plotly_text(text: object, limit: int = MAX_CHARS) -> str:
     """``text`` for Plotly (ticks, hover, legend, titles): its HTML subset and ``%{...}``/``$`` read literally."""
-    s = html.escape(one_line(text, limit), quote=True)
+    # Quotes stay: with "<" escaped no tag can open, and Plotly decodes only a few named entities (not &quot;).
+    s = html.escape(one_line(text, limit), quote=False)
     return s.replace("$", "&#36;").replace("%", "&#37;")
 
 

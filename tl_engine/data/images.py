@@ -8,7 +8,7 @@ is 40 million rows), so the cost is bounded by the largest intermediate, not by 
 
 1. The header is read first (``Image.open`` decodes nothing; a WebP's size is read by hand, because Pillow's
    WebP decoder allocates its canvas when the file is opened). A JPEG is decoded at 1/2, 1/4 or 1/8 scale
-   (``Image.draft``), as small as still covers STORE_SIZE.
+   (``Image.draft``), as small as still covers twice the size it is shrunk to.
 2. :func:`decode_cost` estimates the peak bytes of decoding and shrinking it from its size, mode and format
    (bytes per pixel measured for each: docs/limits.md); above MAX_DECODE_BYTES the file is skipped undecoded.
 3. The one full-size decode is shrunk at once: centre square cut and reduced by an integer factor in one step
@@ -50,7 +50,7 @@ Image.MAX_IMAGE_PIXELS = min(Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS, MAX_IMA
 
 # Peak bytes per pixel of decoding and shrinking one image, by mode once opened: the decoded image, plus a
 # full-size working copy for modes converted first (1, P, 16-bit, CMYK), plus the premultiplied copy Pillow
-# makes to shrink alpha. A WebP costs ~16-17 whatever its mode (libwebp's two canvases and the decoded bytes Pillow
+# makes to shrink alpha. A WebP costs ~16-17 whatever its mode (libwebp's canvases and the bytes Pillow
 # keeps). Each measured as RSS growth of a fresh process (docs/limits.md#what-one-image-may-cost).
 _PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "PA": 9, "LA": 8, "RGB": 4, "RGBA": 8, "I;16": 6, "I;16B": 6,
                          "I;16L": 6, "I": 4, "F": 4, "CMYK": 8, "YCbCr": 8}

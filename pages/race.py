@@ -60,7 +60,7 @@ def main() -> None:
         settings, info = controls.sidebar(datasets())
         cfg = to_config(settings)
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("race")
     extra = seeds.active(snap)  # "▷ Race 3 seeds": the same race's extra seeds, still queued or running
@@ -93,7 +93,7 @@ def main() -> None:
     try:
         stages = stage_table(settings["backbone"], len(info.classes))
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     k = settings["frozen_stages"]
     with strip_slot.container():

@@ -54,7 +54,7 @@ def _linked_upload(query: dict[str, str]) -> None:
     try:
         remember(load_meta(name), select=False)
     except DataError as e:
-        st.warning(f"The link's dataset is not available: {e} Showing a bundled dataset instead.")
+        st.warning(f"The link's dataset is not available: {md(e, limit=1000)} Showing a bundled dataset instead.")
 
 
 def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInfo]:
@@ -89,7 +89,7 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
     fit_sizes(info)
     n = size_control(sb, "Training images (target data)", S.train_options(info), "train_size")
     sb.caption(f"≈ {plural(n / len(info.classes), 'image')} per class"
-               + (f". {note}" if (note := draw_note(info, "train", n)) else ""))
+               + (f". {note}" if (note := draw_note(info, "train", n, show=md)) else ""))
     sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key=W + "frozen_stages",
               help="Fine-tune keeps the first k of the 7 stages at their ImageNet weights and trains the rest. "
                    "k = 0 trains everything, k = 7 equals the frozen strategy.")
@@ -119,12 +119,17 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
 
 def fit_sizes(info: DatasetInfo) -> None:
     """Before the size sliders are drawn: a dataset chosen just now starts at its fitted defaults (the largest
-    class-balanced draw at most); a value the dataset cannot supply snaps to the nearest one it can."""
+    class-balanced draw at most), or at the size chosen before if that is smaller and was not just the previous
+    dataset's default; a value the dataset cannot supply snaps to the nearest one it can."""
     ss = st.session_state
-    new = ss.get(keys.SIZED_FOR, info.name) != info.name
-    ss[keys.SIZED_FOR] = info.name
+    fitted = {key: S.fitted(info, key) for key in ("train_size", "test_size")}
+    before, before_fitted = ss.get(keys.SIZED_FOR, (info.name, fitted))
+    new = before != info.name
+    ss[keys.SIZED_FOR] = (info.name, fitted)
     for key, options in (("train_size", S.train_options(info)), ("test_size", S.test_options(info))):
-        value = min(ss[W + key], S.fitted(info, key)) if new else ss[W + key]
+        value = ss[W + key]
+        if new:
+            value = fitted[key] if value == before_fitted.get(key) else min(value, fitted[key])
         if new or value not in options:
             ss[W + key] = S.snap(value, options)
 

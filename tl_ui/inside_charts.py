@@ -271,8 +271,7 @@ def feature_map_caption(scores: Mapping[str, float], n_classes: int) -> str:
 
 def prediction_table(preds: Mapping[str, Pred]) -> go.Figure:
     """A table: one column per strategy (header in its colour), its top guesses with probabilities, best first."""
-    names = list(preds)
-    depth = max((len(p) for p in preds.values()), default=0)
+    names, depth = list(preds), max((len(p) for p in preds.values()), default=0)
     cols = [[f"#{r + 1}" for r in range(depth)]]
     cols += [[f"{plotly_text(p[r][0])}  {_pct(p[r][1])}" if r < len(p) else "" for r in range(depth)]
              for p in preds.values()]

@@ -18,6 +18,7 @@ from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys, seeds
 from tl_ui.counters import at_epoch, common_epoch, counters_html, stopped_note
+from tl_ui.safe_text import md
 from tl_ui.style import color, plural
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
             _race_live(cfg)
             st.rerun(scope="app")
     if snap.status == "error":
-        st.error(snap.error)
+        st.error(md(snap.error, limit=1000))
     _status_line(snap)
     if snap.status == "queued":
         return

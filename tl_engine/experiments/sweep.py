@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RaceResult, RunConfig, StrategySummary
 from ..errors import ConfigError
+from ..store import Timings
 from ..training import validate
 from .noise import Point
 from .verdicts import Verdict, best_k, claim_500_vs_5000, domain_gains, domain_verdict
@@ -167,6 +168,7 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
     cached = [store.get(c) if store is not None else None for c in configs]
     costs = [0.0 if hit else run_cost(c) for c, hit in zip(configs, cached)]
     clock = {"cost": 0.0, "seconds": 0.0}  # fresh work done so far and the compute seconds it took
+    prior = Timings.beside(store.path).rate("race") if getattr(store, "path", None) else None  # before 1st epoch
     data_key, data = None, None
 
     def report(i: int, part: float, reused: int, partial_cost: float = 0.0, partial_s: float = 0.0) -> None:
@@ -174,7 +176,8 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
             return
         left = sum(costs[i:]) - partial_cost
         done_cost, done_s = clock["cost"] + partial_cost, clock["seconds"] + partial_s
-        eta = left / done_cost * done_s if done_cost > 0 and left > 0 else (0.0 if left <= 0 else None)
+        rate = done_s / done_cost if done_cost > 0 else prior  # seconds per cost unit, measured on this machine
+        eta = 0.0 if left <= 0 else None if rate is None else left * rate
         on_run(Progress(i, len(configs), reused, (i + part) / len(configs), eta,
                         configs[i] if i < len(configs) else None))
 

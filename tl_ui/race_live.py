@@ -18,6 +18,7 @@ from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys
 from tl_ui.counters import counters_html
+from tl_ui.forgetting import forgetting_html
 from tl_ui.style import color
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ def _status_line(snap: JobSnapshot) -> None:
 def live(snap: JobSnapshot | None, chance: float) -> None:
     """Everything that changes while a race runs; drawn from one snapshot."""
     if snap is None:
-        st.info("Press **▷ Train all three** to start the race. Curves appear after each epoch.")
+        st.info("Press **▷ Train all three** (or as many racers as you picked) to start the race. Curves appear "
+                "after each epoch.")
         return
     if snap.status not in jobs.ACTIVE and st.session_state.get(keys.RACE_WAS_ACTIVE):
         st.session_state[keys.RACE_WAS_ACTIVE] = False
@@ -123,3 +125,9 @@ def show_result(snap: JobSnapshot) -> None:
         st.caption(f"{len(snap.events)} epochs in {snap.finished_at - snap.started_at:.0f} s of wall-clock time "
                    "(data preparation and weight loading included).")
     plot(charts.summary_figure(summary), key="summary_chart")
+    full = snap.result.summary if snap.result is not None else {}
+    if any(v.imagenet_agreement is not None for v in full.values()):
+        cfg = snap.cfg
+        st.markdown("**Did it forget ImageNet?** The original ImageNet head on each pretrained racer's trained body, "
+                    "over 96 fixed photos: how often it still gives the untouched network's answer.")
+        st.markdown(forgetting_html(full, cfg.lr_body / cfg.lr_head), unsafe_allow_html=True)

@@ -130,6 +130,14 @@ def measured_note(results: Sequence[RaceResult], dataset: str, backbone: str, tr
     return f"The textbook says {book[0]}; on your data {won} ({n} seed{'s' if n != 1 else ''})."
 
 
+WORDS = ("one", "two", "three", "four", "five", "six", "seven")
+
+
+def train_label(n: int) -> str:
+    """The start button: "▷ Train all three" for the default race, "▷ Train all five" for five racers."""
+    return "▷ Train it" if n == 1 else f"▷ Train all {WORDS[n - 1] if n <= len(WORDS) else n}"
+
+
 def strategies_html(rows: Sequence[StripRow], summary: Mapping[str, StrategySummary]) -> str:
     """One card per strategy: its formula, what it trains, its trainable parameters and its measured compute.
 

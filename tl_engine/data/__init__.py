@@ -18,6 +18,7 @@ _EXPORTS = {
     "load_dataset": "bundled",
     "load_meta": "uploads",
     "min_per_class": "usersplit",
+    "probe_photos": "probe",
     "save_upload": "uploads",
     "split_balanced": "bundled",
     "to_model_input": "bundled",

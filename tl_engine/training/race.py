@@ -122,7 +122,9 @@ class Race:
                 if measured(name):  # not charged to the racer's clock: no racer pays for the measuring
                     self._forgetting = self._forgetting or Forgetting(self.cfg, self.device)
                     agree, noise = self._forgetting.agreement(run.net)
-                    self.details[name] |= {"imagenet_agreement": agree, "imagenet_agreement_noise": noise}
+                    own, _ = self._forgetting.agreement(run.net, own_stats=True)
+                    self.details[name] |= {"imagenet_agreement": agree, "imagenet_agreement_noise": noise,
+                                           "imagenet_agreement_own_stats": own}
                 if self.keep_models:
                     self.models[name] = merge_lora(run.net).eval()  # adapters folded in: a plain network
             yield event

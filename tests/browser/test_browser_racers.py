@@ -43,6 +43,7 @@ def test_five_racers_stay_legible_at_1280x720(server):
         page.goto(server + QUERY)
         train = page.get_by_role("button", name=TRAIN5)
         train.wait_for(timeout=60_000)
+        page.locator(".tl-pill").first.wait_for(timeout=120_000)  # the strip follows the first paint
         wait_idle(page)
         assert page.locator(".tl-row").count() == 5  # one strip row per racer
         train.click()

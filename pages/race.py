@@ -17,6 +17,7 @@ from tl_engine.errors import UserError
 from tl_engine.models import Stage
 from tl_engine.store import ResultStore
 from tl_ui import builder, controls, inside_panel, jobs, keys, race_live
+from tl_ui.chosen_k import chosen_k_note
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
@@ -117,6 +118,9 @@ def main() -> None:
     except UserError as e:  # a damaged store: the guide still shows the rule of thumb
         st.caption(str(e))
         stored = []
+    note = chosen_k_note(stored, cfg)
+    if note:
+        st.caption(note)
     guide_panel(cfg, info, stored)
     jobs.warm_workers()  # last: once no page has been drawn for 5 s, the workers' imports start, off the first race
 

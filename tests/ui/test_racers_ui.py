@@ -100,3 +100,24 @@ def test_accuracy_and_agreement_side_by_side():
 def test_train_button_counts_the_racers():
     assert train_label(3) == "▷ Train all three" and train_label(5) == "▷ Train all five"
     assert train_label(1) == "▷ Train it"
+
+
+def test_the_page_says_which_k_the_stored_freeze_sweep_chose():
+    from tl_engine.config import RaceResult
+    from tl_ui.chosen_k import chosen_k_note
+
+    base = RunConfig(train_size=500, test_size=1000, epochs=3)
+
+    def run(k: int, seed: int, val: float, kind: str = "freeze") -> RaceResult:
+        e = EpochResult("finetune", 1, 0.9, 0.5, 1.0, val, 100, 1.0, 1.0, 80.0, 5000, 1.0, 0.0, 1.0, val)
+        r = RaceResult.build(dataclasses.replace(base, frozen_stages=k, seed=seed, strategies=("finetune",),
+                                                 epochs=1), "cpu", 1.0, [e])
+        return dataclasses.replace(r, extras={"kind": kind})
+
+    stored = [run(k, s, acc + s / 100) for s in (0, 1, 2) for k, acc in ((7, 0.6), (4, 0.9), (0, 0.7))]
+    note = chosen_k_note(stored, base)
+    assert note is not None and "chose k = 4 on validation" in note and "3 seeds" in note and "supported" in note
+    assert "this race uses" not in note  # the page races k = 4 too
+    assert "this race uses k = 2" in chosen_k_note(stored, dataclasses.replace(base, frozen_stages=2))
+    assert chosen_k_note(stored, dataclasses.replace(base, dataset="mnist")) is None  # another dataset
+    assert chosen_k_note([run(4, 0, 0.9, kind="race"), run(0, 0, 0.5, kind="race")], base) is None  # no sweep

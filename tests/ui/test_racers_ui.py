@@ -121,3 +121,11 @@ def test_the_page_says_which_k_the_stored_freeze_sweep_chose():
     assert "this race uses k = 2" in chosen_k_note(stored, dataclasses.replace(base, frozen_stages=2))
     assert chosen_k_note(stored, dataclasses.replace(base, dataset="mnist")) is None  # another dataset
     assert chosen_k_note([run(4, 0, 0.9, kind="race"), run(0, 0, 0.5, kind="race")], base) is None  # no sweep
+
+
+def test_every_racer_has_a_cost_for_the_queue_estimate():
+    from tl_engine.config import KNOWN_STRATEGIES
+    from tl_engine.experiments import run_cost
+
+    costs = {s: run_cost(dataclasses.replace(RunConfig(), strategies=(s,))) for s in KNOWN_STRATEGIES}
+    assert costs["frozen"] == costs["pixels"] < costs["lora"] == costs["finetune"] < costs["scratch"]

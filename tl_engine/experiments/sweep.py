@@ -141,8 +141,12 @@ class Progress:
 
 def run_cost(cfg: RunConfig) -> float:
     """Rough relative cost of a race (images × trained share of the network), for the time-left estimate."""
-    share = {"scratch": 1.0, "frozen": 0.1, "finetune": max(0.1, (NUM_STAGES - cfg.frozen_stages) / NUM_STAGES)}
-    return cfg.epochs * cfg.train_size * sum(share[s] for s in cfg.strategies) + cfg.test_size
+    body = max(0.1, (NUM_STAGES - cfg.frozen_stages) / NUM_STAGES)
+    # gradual: head-only epochs then fine-tune's; LoRA runs the last stages (adapters) but updates little;
+    # early and pixels: a head on cached features, like frozen.
+    share = {"scratch": 1.0, "frozen": 0.1, "finetune": body, "gradual": body, "lora": body,
+             "early": 0.1, "pixels": 0.1}
+    return cfg.epochs * cfg.train_size * sum(share.get(s, 1.0) for s in cfg.strategies) + cfg.test_size
 
 
 def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event | None = None,

@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+CLASS_PORT ?= 8443
 
-.PHONY: setup run test test-fast lint bench bench-load assets clean screenshot
+.PHONY: setup run class caddy test test-fast lint bench bench-load assets clean screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-weights.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +18,16 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+# A room: https on this machine's network address (students' cameras need it), Caddy in front of Streamlit,
+# the address and a QR code printed. Caddy comes from Debian: installed here when run as root.
+class: setup caddy
+	$(BIN)/python scripts/class_server.py --port $(CLASS_PORT)
+
+caddy:
+	@command -v caddy >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq caddy; \
+	  else echo "make class needs the web server Caddy: run  sudo apt-get install -y caddy"; exit 1; fi; }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -10,7 +10,9 @@ client does only what a browser asks of the server, with no rendering:
 3. GET the media files (images) the script's messages point to.
 
 A session's time runs from its first request to its last media file. Many sessions run at once in one asyncio
-loop, so the client's own CPU is small next to the server's (both are reported).
+loop, so the client's own CPU is small next to the server's (both are reported). An ``https://`` base (`make
+class`: Caddy in front of Streamlit) is fetched over TLS with :data:`TLS` (each connection's handshake included,
+as a first visit pays it), the websocket as ``wss://``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 MEDIA = re.compile(rb"/media/[0-9a-f]{20,}\.[a-z0-9]{2,5}")
 CONNECTIONS = 6  # a browser's parallel HTTP/1.1 connections to one host
+# Set to a context that trusts the front server's certificate (or one that checks nothing) for https bases.
+TLS: ssl.SSLContext | None = None
 
 
 async def record_assets(browser, url: str) -> list[str]:
@@ -49,7 +54,10 @@ def return_visit(assets: list[str]) -> list[str]:
 
 def _get_many(base: str, paths: list[str]) -> int:
     """Bytes of ``paths``, fetched one after another over one keep-alive connection (as a browser does)."""
-    conn, got = http.client.HTTPConnection(urlsplit(base).netloc, timeout=120), 0
+    netloc = urlsplit(base).netloc
+    conn = (http.client.HTTPSConnection(netloc, timeout=120, context=TLS) if base.startswith("https://")
+            else http.client.HTTPConnection(netloc, timeout=120))
+    got = 0
     try:
         for p in paths:
             conn.request("GET", p, headers={"Accept-Encoding": "gzip"})
@@ -75,8 +83,10 @@ async def session(base: str, assets: list[str], query: str, timeout: float = 300
     static_bytes = await _fetch_all(base, assets)
     t_static = time.perf_counter() - t0
     media: set[bytes] = set()
-    ws_url = base.replace("http://", "ws://") + "/_stcore/stream"
-    async with websockets.connect(ws_url, subprotocols=["streamlit"], max_size=2**28, open_timeout=timeout) as ws:
+    ws_url = base.replace("https://", "wss://").replace("http://", "ws://") + "/_stcore/stream"
+    tls = {"ssl": TLS} if ws_url.startswith("wss://") else {}
+    async with websockets.connect(ws_url, subprotocols=["streamlit"], max_size=2**28, open_timeout=timeout,
+                                  **tls) as ws:
         msg = BackMsg()
         msg.rerun_script.query_string = query.lstrip("?")
         msg.rerun_script.page_script_hash = ""

@@ -6,10 +6,12 @@ import streamlit as st
 
 from tl_engine.data import list_datasets
 from tl_engine.models import SPECS
+from tl_ui import classroom
+from tl_ui.style import ICON
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="About · Transfer learning race", page_icon=":material/info:", layout="wide")
+st.set_page_config(page_title="About · Transfer learning race", page_icon=ICON, layout="wide")
 
 st.title("About this race")
 st.markdown(
@@ -18,6 +20,15 @@ st.markdown(
     "the images inside this repository. Anything the app *chooses* is chosen on validation images; the "
     "curves and results show test images, which nothing is chosen on."
 )
+
+if (joined := classroom.read_info()) is not None:  # `make class` is serving this app to the room
+    url, png = joined
+    st.subheader("Join this class")
+    c1, c2 = st.columns([1, 2], vertical_alignment="center")
+    c1.image(png, width=260, caption=url)
+    c2.markdown(f"Open **{url}** on your laptop or scan the code. Your browser warns once about the "
+                "certificate (it was made by this machine, not by a public authority): **Advanced**, then "
+                "**Proceed**. https is what lets the page use your camera.")
 
 st.subheader("Backbones (ImageNet weights)")
 st.table([

@@ -24,17 +24,29 @@ from tl_engine.experiments import (
     domain_gains,
     plan,
     points,
+    run_cost,
     sweep_verdict,
     swept_value,
 )
-from tl_engine.store import ResultStore
+from tl_engine.store import ResultStore, Timings
 from tl_ui import experiment_charts as charts
 from tl_ui import jobs, keys
-from tl_ui.settings import MAX_EPOCHS, MAX_SEED, RESOLUTIONS, num_classes, snap, test_options, train_options
+from tl_ui.safe_text import md, one_line
+from tl_ui.settings import (
+    MAX_EPOCHS,
+    MAX_SEED,
+    RESOLUTIONS,
+    fitted,
+    num_classes,
+    snap,
+    test_options,
+    train_options,
+)
+from tl_ui.style import ICON, backbone_label, plural
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=":material/science:", layout="wide")
+st.set_page_config(page_title="Experiments · Transfer learning race", page_icon=ICON, layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 EXPERIMENTS = {
@@ -54,6 +66,24 @@ EXPERIMENTS = {
 @st.cache_resource(show_spinner=False)
 def datasets() -> list:
     return list_datasets()
+
+
+def _sweep_estimate(grid: list[RunConfig]) -> tuple[float | None, int]:
+    """Seconds the races of ``grid`` not in the results store should take here, from measured races."""
+    timings = Timings()
+    try:
+        store = ResultStore()
+        todo = [c for c in grid if store.get(c) is None]
+    except StoreError:
+        todo = grid
+    return timings.estimate("race", sum(run_cost(c) for c in todo)), timings.count("race")
+
+
+def dataset_title(name: str) -> str:
+    """A dataset's display name ("Fashion-MNIST (clothes)"), a user's upload's own title, else its file name."""
+    uploads = [u.info for u in (st.session_state.get(keys.UPLOADS) or {}).values()]
+    by_name = {i.name: getattr(i, "title", i.name) for i in [*datasets(), *uploads]}
+    return by_name.get(name, Path(name).name)
 
 
 def base_settings() -> dict:
@@ -78,10 +108,10 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     st.markdown(EXPERIMENTS[kind][1])
     c1, c2, c3, c4 = st.columns(4)
     name = c1.selectbox("Dataset", list(by_name), key="xp_dataset", disabled=kind == "domain",
-                        format_func=lambda n: getattr(by_name[n], "title", n),
+                        format_func=lambda n: one_line(getattr(by_name[n], "title", n)),
                         help="The domain experiment runs every dataset (and your uploads).")
     info = by_name[name]
-    c2.selectbox("Backbone", list(BACKBONE_NAMES), key="xp_backbone")
+    c2.selectbox("Backbone", list(BACKBONE_NAMES), key="xp_backbone", format_func=backbone_label)
     for key, options in (("train_size", train_options(info)), ("test_size", test_options(info))):
         if ss[f"xp_{key}"] not in options:  # the dataset changed: snap to a size it can supply
             ss[f"xp_{key}"] = snap(ss[f"xp_{key}"], options)
@@ -108,15 +138,16 @@ def settings_form(infos: list) -> tuple[str, RunConfig, dict]:
     opts["seeds"] = c4.selectbox("Seeds", SEED_CHOICES, key="xp_seeds",
                                  help="Each point runs with this many seeds; the figure shows their mean and "
                                       "min..max band, and a verdict is 'inconclusive' inside the noise.")
-    cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}})
+    # The race page's validation rule: the default draw fitted to the dataset (an upload may hold only a few).
+    cfg = RunConfig(**{**base, **{k: ss[f"xp_{k}"] for k in fields}, "val_size": fitted(info, "val_size")})
     if kind == "domain":
         listed = list(by_name.values()) if uploads else infos
         if uploads:
             opts["datasets"] = listed
-            st.caption("Plus your own: " + ", ".join(getattr(i, "title", i.name) for i in uploads))
+            st.caption("Plus your own: " + ", ".join(md(getattr(i, "title", i.name)) for i in uploads))
         opts["scores"] = similarity_scores(tuple(i.name for i in listed), cfg.backbone)
         st.caption(f"{DOMAIN_PER_CLASS} training images per class on every dataset (fewer if one cannot supply "
-                   "them); measured similarity: " + ", ".join(f"{Path(n).name} {v:.2f}" for n, v in
+                   "them); measured similarity: " + ", ".join(f"{md(Path(n).name)} {v:.2f}" for n, v in
                                                              opts["scores"].items()))
     return kind, cfg, opts
 
@@ -149,10 +180,11 @@ def results() -> None:
         st.rerun()  # once: the full rerun stops polling and re-enables the Run button
     st.session_state[keys.SWEEP_WAS_ACTIVE] = snap.active
     kind, runs, p, b = snap.sweep_kind, list(snap.events), snap.sweep_progress, snap.cfg
-    st.subheader(f"{EXPERIMENTS[kind][0]}: {b.dataset if kind != 'domain' else 'all datasets'}, {b.backbone}, "
-                 f"{b.epochs} epochs" + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
+    st.subheader(f"{EXPERIMENTS[kind][0]}: {dataset_title(b.dataset) if kind != 'domain' else 'all datasets'}, "
+                 f"{backbone_label(b.backbone)}, {plural(b.epochs, 'epoch')}"
+                 + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
     if snap.status == "error":
-        st.error(snap.error)
+        st.error(md(snap.error, limit=1000))
     if snap.status == "queued":
         wait = "" if snap.eta_seconds is None else f" · about {charts.fmt_duration(snap.eta_seconds)} to wait"
         st.info(f"Queued: position {snap.queue_position}{wait}. The server runs a few jobs at a time so that "
@@ -201,10 +233,10 @@ def main() -> None:
         try:
             stored = sum(ResultStore().get(c) is not None for c in grid)
         except StoreError as e:  # a damaged store: the experiment still runs, without reuse
-            st.warning(str(e))
+            st.warning(md(e, limit=1000))
             stored = 0
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("sweep")
     active = bool(snap and snap.active)
@@ -212,7 +244,8 @@ def main() -> None:
     c1.button("▷ Run experiment", type="primary", disabled=active, on_click=jobs.start_sweep, args=(kind, cfg, opts),
               width="stretch")
     c2.button("Stop", disabled=not active, on_click=jobs.stop, args=("sweep",), width="stretch", key="xp_stop")
-    c3.caption(f"{len(grid)} races, {stored} already in the results store")
+    c3.caption(f"{len(grid)} races, {stored} already in the results store · "
+               + charts.estimate_text(*_sweep_estimate(grid)))
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
     every = jobs.poll_plan(snap)
 

@@ -7,25 +7,28 @@ thread); one fragment polls this tab's job while it is queued or running.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
-from tl_engine.config import NUM_STAGES
+from tl_engine.config import NUM_STAGES, summarize
 from tl_engine.data import list_datasets
 from tl_engine.errors import UserError
 from tl_engine.models import Stage
 from tl_engine.store import ResultStore
-from tl_ui import builder, controls, inside_panel, jobs, keys, race_live
+from tl_ui import builder, controls, inside_panel, jobs, keys, race_live, seeds
 from tl_ui.chosen_k import chosen_k_note
+from tl_ui.safe_text import md
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
+from tl_ui.style import ICON
 from tl_ui.teaching import guide_panel, strategies_html, train_label
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
-st.set_page_config(page_title="Race · Transfer learning race", page_icon=":material/flag:", layout="wide")
+st.set_page_config(page_title="Race · Transfer learning race", page_icon=ICON, layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 
@@ -43,10 +46,10 @@ def stage_table(backbone: str, n_classes: int) -> list[Stage]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def stored_races(path: str, stamp: tuple) -> list:
-    """Every stored race, read once per change of the store (``stamp``), not on every run of every tab: parsing
-    them costs ~2 ms a race, and a classroom's store holds hundreds. Shared read-only by every session."""
-    return ResultStore(path).all()
+def stored_races(path: str, stamp: tuple) -> tuple[list, int]:
+    """Every readable stored race and how many rows could not be read, once per change of the store (``stamp``),
+    not on every run of every tab: parsing costs ~2 ms a race, and a classroom's store holds hundreds."""
+    return ResultStore(path).all_counted()
 
 
 def main() -> None:
@@ -59,10 +62,11 @@ def main() -> None:
         settings, info = controls.sidebar(datasets())
         cfg = to_config(settings)
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("race")
-    active = bool(snap and snap.status in jobs.ACTIVE)
+    extra = seeds.active(snap)  # "▷ Race 3 seeds": the same race's extra seeds, still queued or running
+    active = bool(snap and snap.status in jobs.ACTIVE) or extra is not None
     # The strip needs torch: its place is filled after the cheap parts are drawn. While a race runs it goes
     # below the live chart, so that the curves are on a 1280 x 720 projector screen without scrolling.
     strip_slot = None if active else st.empty()
@@ -77,11 +81,11 @@ def main() -> None:
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
     chance = 1 / len(info.classes)
 
-    every = jobs.poll_plan(snap)
+    every = jobs.poll_plan(snap if extra is None else extra)
 
     def live() -> None:
         now = jobs.current("race")
-        if jobs.poll_drifted(now, every):
+        if jobs.poll_drifted(now if extra is None else seeds.active(now) or now, every):
             st.rerun()  # tabs came or went: the full run computes this tab's share of the poll budget again
         race_live.live(now, chance)
 
@@ -91,7 +95,7 @@ def main() -> None:
     try:
         stages = stage_table(settings["backbone"], len(info.classes))
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     k = settings["frozen_stages"]
     with strip_slot.container():
@@ -103,20 +107,32 @@ def main() -> None:
     imagenet_view(cfg, info)
     if snap is not None and snap.status in ("done", "stopped") and snap.result is not None:
         inside_panel.look_inside(snap, info)
-    with st.expander("Build a dataset with your camera", expanded=bool(st.session_state.get(keys.BUILDER))):
-        made = builder.builder_panel()
+    # Keyed and tracked: open or closed is the user's choice, kept across reruns (a computed ``expanded`` reopened
+    # it on every rerun); its content runs only while it is open.
+    box = st.expander("Build a dataset with your camera", key=keys.BUILDER_OPEN, on_change="rerun")
+    if box.open:
+        with box:
+            made = builder.builder_panel()
         if made is not None:
             controls.select_on_next_run(made)
             st.rerun()
 
     st.subheader("The racers")
-    summary = snap.result.summary if snap is not None and snap.result is not None else {}
+    summary = summarize(race_live.shown_events(snap)) if snap is not None and snap.result is not None else {}
+    if snap is not None and snap.result is not None:  # the agreement is measured once, after the last epoch
+        full = snap.result.summary
+        summary = {s: replace(v, imagenet_agreement=full[s].imagenet_agreement,
+                              imagenet_agreement_noise=full[s].imagenet_agreement_noise)
+                   if s in full and v.epochs == full[s].epochs else v for s, v in summary.items()}
     st.markdown(strategies_html(strip_rows(stages, k, cfg.strategies, cfg), summary), unsafe_allow_html=True)
     try:
         store = ResultStore()
-        stored = stored_races(str(store.path), store.stamp())
+        stored, unreadable = stored_races(str(store.path), store.stamp())
+        if unreadable:
+            st.caption(f"{unreadable} stored race{'s' * (unreadable > 1)} could not be read (skipped); the others "
+                       "are used.")
     except UserError as e:  # a damaged store: the guide still shows the rule of thumb
-        st.caption(str(e))
+        st.caption(md(e, limit=1000))
         stored = []
     note = chosen_k_note(stored, cfg)
     if note:

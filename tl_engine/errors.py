@@ -23,3 +23,8 @@ class WeightsMissingError(UserError):
 
 class StoreError(UserError):
     """The results store cannot be read or written (damaged file, full disk); the app runs without reuse."""
+
+
+class StorageError(UserError):
+    """This server cannot write what it must keep (full disk, read-only or unwritable folder); nothing the
+    person gave is wrong or damaged, and the message never names a server path."""

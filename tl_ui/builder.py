@@ -14,12 +14,14 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+import numpy as np
 import streamlit as st
 from PIL import Image
 
 from tl_engine.data import Skip, Upload, decode, delete_upload, min_per_class, save_upload
 from tl_engine.errors import DataError
-from tl_ui import keys
+from tl_ui import classroom, keys
+from tl_ui.safe_text import md
 
 MAX_CLASSES = 10  # a classroom builder; more classes need more shots than a lesson has time for
 MAX_PER_CLASS = 200  # shots or files per class (each is re-encoded to a small JPEG, so ~20 KB each)
@@ -28,6 +30,7 @@ THUMB = 64  # pixels, for the thumbnails
 SHOT_SIZE = 256  # pixels: shots and files are kept as centre-cropped squares of this size (JPEG)
 GOOD_PER_CLASS = 20  # the number the page suggests: below it a race is noisy (a rule of thumb)
 MIN_PER_CLASS = min_per_class(("val", "test"))  # one image each for validation and test, one to train on
+BLACK_MEAN = 4.0  # a shot whose mean pixel value (0..255) is below this counts as black and is not kept
 
 
 @dataclass
@@ -58,11 +61,19 @@ class Builder:
         return buf.getvalue()
 
 
-def _normalise(data: bytes) -> bytes | None:
-    """A shot or file -> a SHOT_SIZE square JPEG, through the engine's safe decoder (None if unusable)."""
+def is_black(a: np.ndarray) -> bool:
+    """Whether a shot is (nearly) all black: a camera's first frames often are, before its stream has a picture."""
+    return float(np.asarray(a, dtype=np.float32).mean()) < BLACK_MEAN
+
+
+def _normalise(data: bytes, skip_black: bool = False) -> bytes | None:
+    """A shot or file -> a SHOT_SIZE square JPEG, through the engine's safe decoder (None if unusable, or black
+    when ``skip_black``)."""
     try:
         a = decode(data, SHOT_SIZE)
     except Skip:
+        return None
+    if skip_black and is_black(a):
         return None
     out = io.BytesIO()
     Image.fromarray(a).save(out, "JPEG", quality=90)
@@ -116,7 +127,7 @@ def builder_panel() -> Upload | None:
             made = save_upload("my-classes.zip", b.zip_bytes())
             _session_uploads().append(made.name)
         except DataError as e:
-            st.error(str(e))
+            st.error(md(e, limit=1000))
     c2.download_button("Download as .zip", b.zip_bytes() if ok else b"", file_name="my-classes.zip",
                        mime="application/zip", disabled=not ok, width="stretch", key="tl_build_zip")
     return made
@@ -131,13 +142,14 @@ def _camera(b: Builder) -> None:
         st.session_state[keys.CAMERA_TARGET] = open_[0]
     target = st.radio("Shots go to", open_, horizontal=True, key=keys.CAMERA_TARGET)
     # Keyed by class and round: a new class or a taken shot gives a fresh widget, so one click is one shot.
-    shot = st.camera_input(f"Take a photo of “{target}”", key=f"tl_cam_{target}_{b.camera_round}")
+    shot = classroom.camera_input(f"Take a photo of “{target}”", key=f"tl_cam_{target}_{b.camera_round}")
     if shot is not None:
-        data = _normalise(shot.getvalue())
+        data = _normalise(shot.getvalue(), skip_black=True)
         if data is not None:
             b.classes[target].append(data)
-        else:
-            st.session_state[f"tl_bad_{target}"] = "That shot could not be read; take it again."
+        else:  # not kept: a black or unreadable shot would teach the network nothing
+            st.session_state[f"tl_bad_{target}"] = ("That shot came out black or could not be read (a camera's "
+                                                    "first frame often is black): it was not kept; take it again.")
         b.camera_round += 1
         st.rerun()
 

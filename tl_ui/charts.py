@@ -113,10 +113,12 @@ def summary_figure(summary: dict[str, StrategySummary]) -> go.Figure:
     names = list(summary)
     reached = sorted({summary[s].epochs for s in names})
     after = f"epoch {reached[0]}" if len(reached) == 1 else "epochs " + "/".join(str(summary[s].epochs) for s in names)
+    # Titles on two short lines: on one line each, a 1280 px screen ran them into each other.
     panels = [
-        (f"test accuracy after {after} (%)", [100 * summary[s].final_test_acc for s in names], lambda v: f"{v:.1f} %"),
-        ("trainable parameters", [summary[s].trainable_params for s in names], lambda v: fmt_params(int(v))),
-        ("compute seconds (training + evaluation)", [summary[s].compute_seconds for s in names],
+        (f"test accuracy (%)<br>after {after}", [100 * summary[s].final_test_acc for s in names],
+         lambda v: f"{v:.1f} %"),
+        ("trainable<br>parameters", [summary[s].trainable_params for s in names], lambda v: fmt_params(int(v))),
+        ("compute seconds<br>(training + evaluation)", [summary[s].compute_seconds for s in names],
          lambda v: f"{v:.1f} s"),
     ]
     fig = make_subplots(rows=1, cols=3, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.08)
@@ -138,6 +140,6 @@ def summary_figure(summary: dict[str, StrategySummary]) -> go.Figure:
         )
         fig.update_yaxes(showticklabels=False, range=[0, 1.2 * max(values, default=1) or 1], row=1, col=i)
     fig.update_annotations(font_size=20)
-    fig = _base_layout(fig, height=380)
-    fig.update_layout(margin=dict(t=60))
+    fig = _base_layout(fig, height=400)
+    fig.update_layout(margin=dict(t=90))
     return fig

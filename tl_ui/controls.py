@@ -12,11 +12,13 @@ from typing import Any
 import streamlit as st
 
 from tl_engine.config import BACKBONE_NAMES, KNOWN_STRATEGIES, MAX_RACERS, NUM_STAGES
-from tl_engine.data import DatasetInfo, Upload, is_upload, load_meta
+from tl_engine.data import DatasetInfo, Upload, draw_note, is_upload, load_meta
 from tl_engine.errors import DataError
+from tl_engine.experiments import noise_sentence
 from tl_ui import keys
 from tl_ui import settings as S
-from tl_ui.style import backbone_label, label
+from tl_ui.safe_text import md, one_line
+from tl_ui.style import backbone_label, label, plural
 from tl_ui.upload import uploader
 
 W = keys.WIDGET_PREFIX
@@ -52,7 +54,7 @@ def _linked_upload(query: dict[str, str]) -> None:
     try:
         remember(load_meta(name), select=False)
     except DataError as e:
-        st.warning(f"The link's dataset is not available: {e} Showing a bundled dataset instead.")
+        st.warning(f"The link's dataset is not available: {md(e, limit=1000)} Showing a bundled dataset instead.")
 
 
 def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInfo]:
@@ -77,9 +79,9 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
     if ss[W + "dataset"] not in by_name:
         ss[W + "dataset"] = S.default_settings(datasets)["dataset"]
     name = dataset_box.selectbox("Dataset", list(by_name), key=W + "dataset",
-                                 format_func=lambda n: by_name[n].title)
+                                 format_func=lambda n: one_line(by_name[n].title))
     info = by_name[name]
-    dataset_box.markdown(f"{info.domain}  \n{info.n_train:,} train / {info.n_val:,} validation / "
+    dataset_box.markdown(f"{md(info.domain, 200)}  \n{info.n_train:,} train / {info.n_val:,} validation / "
                          f"{info.n_test:,} test images · {len(info.classes)} classes")
     sb.selectbox("Backbone (ImageNet-pretrained)", list(BACKBONE_NAMES), key=W + "backbone",
                  format_func=backbone_label)
@@ -91,13 +93,10 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
     if not racers:
         sb.caption("No racer picked: the race runs the default three.")
 
-    # The dataset may just have changed: snap sizes to steps it can supply before the sliders are drawn.
-    for key, options in (("train_size", S.train_options(info)), ("test_size", S.test_options(info))):
-        if ss[W + key] not in options:
-            ss[W + key] = S.snap(ss[W + key], options)
-    n = sb.select_slider("Training images (target data)", S.train_options(info), key=W + "train_size",
-                         format_func=lambda v: f"{v:,}")
-    sb.caption(f"≈ {n / len(info.classes):.0f} images per class")
+    fit_sizes(info)
+    n = size_control(sb, "Training images (target data)", S.train_options(info), "train_size")
+    sb.caption(f"≈ {plural(n / len(info.classes), 'image')} per class"
+               + (f". {note}" if (note := draw_note(info, "train", n, show=md)) else ""))
     sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key=W + "frozen_stages",
               help="Fine-tune keeps the first k of the 7 stages at their ImageNet weights and trains the rest. "
                    "k = 0 trains everything, k = 7 equals the frozen strategy.")
@@ -117,12 +116,42 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
         st.select_slider("Learning rate, from scratch", key=W + "lr_scratch", **lr)
         st.toggle("Augment (random shifts of ±6 % and zoom 0.9–1.1×)", key=W + "augment")
         st.number_input("Seed", 0, S.MAX_SEED, step=1, key=W + "seed")
-        st.select_slider("Test images", S.test_options(info), key=W + "test_size", format_func=lambda v: f"{v:,}")
+        size_control(st, "Test images", S.test_options(info), "test_size")
+    test_size = ss[W + "test_size"]
+    dataset_box.caption((f"How the splits were made: {info.splits} " if info.splits else "")
+                        + noise_sentence(test_size))
 
     values = {k: ss[W + k] for k in S.URL_NAMES}
     ss[keys.SETTINGS] = values
     query = S.to_query(values)
     if st.query_params.to_dict() != query:  # write only on change: each write is a message to the browser
         st.query_params.from_dict(query)
-    # Not a URL setting: the validation pool is whatever the dataset offers, up to the default.
-    return {**values, "val_size": min(S.DEFAULTS.val_size, info.n_val)}, info
+    # Not a URL setting: the default validation draw, fitted to the dataset (at least one image per class).
+    return {**values, "val_size": S.fitted(info, "val_size")}, info
+
+
+def fit_sizes(info: DatasetInfo) -> None:
+    """Before the size sliders are drawn: a dataset chosen just now starts at its fitted defaults (the largest
+    class-balanced draw at most), or at the size chosen before if that is smaller and was not just the previous
+    dataset's default; a value the dataset cannot supply snaps to the nearest one it can."""
+    ss = st.session_state
+    fitted = {key: S.fitted(info, key) for key in ("train_size", "test_size")}
+    before, before_fitted = ss.get(keys.SIZED_FOR, (info.name, fitted))
+    new = before != info.name
+    ss[keys.SIZED_FOR] = (info.name, fitted)
+    for key, options in (("train_size", S.train_options(info)), ("test_size", S.test_options(info))):
+        value = ss[W + key]
+        if new:
+            value = fitted[key] if value == before_fitted.get(key) else min(value, fitted[key])
+        if new or value not in options:
+            ss[W + key] = S.snap(value, options)
+
+
+def size_control(where: Any, label: str, options: list[int], key: str) -> int:
+    """A select-slider over ``options``; a caption instead when only one size can run (a slider of one value
+    offers nothing to choose)."""
+    if len(options) == 1:
+        st.session_state[W + key] = options[0]
+        where.caption(f"{label}: {options[0]:,} (the only size this dataset allows)")
+        return options[0]
+    return where.select_slider(label, options, key=W + key, format_func=lambda v: f"{v:,}")

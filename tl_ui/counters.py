@@ -18,6 +18,37 @@ def latest(events: Sequence[EpochResult]) -> dict[str, EpochResult]:
     return out
 
 
+def common_epoch(events: Sequence[EpochResult], strategies: Sequence[str]) -> int:
+    """The last epoch every strategy reached (0 while one has none): where a stopped race is compared."""
+    reached = {s: 0 for s in strategies}
+    for e in events:
+        if e.strategy in reached:
+            reached[e.strategy] = max(reached[e.strategy], e.epoch)
+    return min(reached.values(), default=0)
+
+
+def at_epoch(events: Sequence[EpochResult], epoch: int) -> list[EpochResult]:
+    """The events up to and including ``epoch``: a stopped race's counters and bars, all at one epoch."""
+    return [e for e in events if e.epoch <= epoch]
+
+
+def stopped_note(events: Sequence[EpochResult], strategies: Sequence[str]) -> str:
+    """What a stopped race's page says about the epoch its numbers are at, and what the curves show beyond it."""
+    at = common_epoch(events, strategies)
+    own = {s: max((e.epoch for e in events if e.strategy == s), default=0) for s in strategies}
+    ahead = [f"{label(s)} reached epoch {n}" for s, n in own.items() if n > at]
+    beyond = f" ({'; '.join(ahead)}: only the curves show the later epochs)" if ahead else ""
+    return (f"Stopped: the sentence, the counters and the bars are all at epoch {at}, the last epoch every strategy "
+            f"reached{beyond}.")
+
+
+def inside_note(events: Sequence[EpochResult], strategies: Sequence[str]) -> str:
+    """A stopped race's look-inside views come from each network as it was when stopped: say which epoch each."""
+    own = {s: max((e.epoch for e in events if e.strategy == s), default=0) for s in strategies}
+    each = ", ".join(f"{label(s)} after epoch {n}" for s, n in own.items())
+    return f"Stopped race: these views show each network as it was when stopped ({each})."
+
+
 def counters_html(events: Sequence[EpochResult], strategies: Sequence[str], epochs: int, k: int) -> str:
     """One card per strategy; "waiting" until its first epoch arrives.
 

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from tl_engine.config import NUM_STAGES, STRATEGY_NAMES
 from tl_engine.experiments import CLAIM_LARGE, CLAIM_SMALL, DomainGain, Point, Progress, SweepRun, Verdict, points, x_of
+from tl_ui.safe_text import one_line, plotly_text
 from tl_ui.style import FONT, color, fmt_params, label
 
 BAND_ALPHA = 0.18  # light enough that three overlapping bands stay readable on a projector
@@ -48,14 +49,25 @@ def fmt_duration(seconds: float) -> str:
 
 
 def progress_text(p: Progress) -> str:
-    """The progress bar's caption: runs done of total, how many were reused, the time left."""
+    """The progress bar's caption: runs done of total, how many were reused, the time left (measured: by this
+    sweep's own races, or before its first epoch by races measured earlier on this machine)."""
     text = f"{p.done} of {p.total} runs"
     if p.reused:
         text += f" · {p.reused} reused from the store"
     if p.done < p.total:
         left = p.seconds_left
-        text += " · estimating time left…" if left is None else f" · about {fmt_duration(left)} left"
+        text += (" · estimating time left (no race measured on this machine yet)…" if left is None
+                 else f" · about {fmt_duration(left)} left")
     return text
+
+
+def estimate_text(seconds: float | None, measured: int) -> str:
+    """What a sweep (or any work) should take here: from ``measured`` earlier runs, or "not measured yet"."""
+    if seconds is None or measured == 0:
+        return "time not measured on this machine yet: the first race gives the estimate"
+    if seconds <= 0:
+        return "nothing to train: every race is in the results store"
+    return f"about {fmt_duration(seconds)} on this machine (from {measured} measured run{'s' if measured != 1 else ''})"
 
 
 def verdict_title(question: str, verdict: Verdict | None) -> str | None:
@@ -90,7 +102,7 @@ def results_table(kind: str, runs: Sequence[SweepRun]) -> pd.DataFrame:
 def _x_text(kind: str, p: Point) -> str:
     if kind == "freeze":
         return f"k = {p.x}" if p.strategy == "finetune" else p.strategy
-    return f"{p.x:,} images" if kind == "size" else Path(str(p.x)).name
+    return f"{p.x:,} images" if kind == "size" else one_line(Path(str(p.x)).name)
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -201,7 +213,7 @@ def domain_figure(gains: Sequence[DomainGain], verdict: Verdict | None = None) -
     """
     names = list(dict.fromkeys(g.dataset for g in gains))
     score = {g.dataset: g.score for g in gains}
-    xs = [f"{Path(n).name}<br>({'not measured' if score[n] is None else f'similarity {score[n]:.2f}'})"
+    xs = [f"{plotly_text(Path(n).name)}<br>({'not measured' if score[n] is None else f'similarity {score[n]:.2f}'})"
           for n in names]  # an uploaded set is a path: show its name
     fig = go.Figure()
     for s in ("frozen", "finetune"):

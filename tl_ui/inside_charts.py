@@ -1,8 +1,8 @@
 """The "look inside" views: pure functions, numbers in, ``go.Figure`` (or one sentence) out. No Streamlit.
 
 Each view has a caption function that reads "what to notice" from the same numbers the figure draws, so the
-sentence can never contradict the picture (e.g. it only says "exactly 0" for values that are exactly 0).
-Inputs come from :mod:`tl_engine.inspect.views` and a race's :class:`~tl_engine.config.StrategySummary`.
+sentence can never contradict the picture (it says "exactly 0" only for values that are exactly 0). Inputs:
+:mod:`tl_engine.inspect.views` and a race's StrategySummary. Class names are escaped here (:mod:`tl_ui.safe_text`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tl_engine.models import label
-from tl_ui.style import FONT, color
+from tl_ui.safe_text import md, plotly_names, plotly_text
+from tl_ui.style import FONT, color, plural
 
 __all__ = ["confusion_figure", "cell_from_selection", "per_class_figure", "delta_theta_figure", "filters_figure",
            "filters_mosaic", "feature_map_figure", "prediction_table", "confusion_caption", "per_class_caption",
@@ -54,9 +55,8 @@ def confusion_figure(cm: Sequence[Sequence[int]], classes: Sequence[str], strate
     that marker; :func:`cell_from_selection` turns the event into ``(true, pred)``. The heatmap itself has
     ``hoverinfo="skip"`` so the hover (and therefore the click) always lands on the marker.
     """
-    m = np.asarray(cm, dtype=int)
-    n = len(classes)
-    names = list(classes)
+    m, n = np.asarray(cm, dtype=int), len(classes)
+    names = plotly_names(classes)  # a class folder may be named <a href=...>: Plotly would render it
     cell = 52  # pixels per row: big enough to read a count on a projector and to hit with a click
     height = 200 + cell * n  # the margins below take 200
     fig = go.Figure(go.Heatmap(z=m, x=names, y=names, text=m, texttemplate="%{text}", textfont=dict(size=18),
@@ -102,8 +102,8 @@ def confusion_caption(cm: Sequence[Sequence[int]], classes: Sequence[str], strat
     if not off.any():
         return head + "; no mistakes."
     t, p = np.unravel_index(off.argmax(), off.shape)
-    times = int(off[t, p])
-    return f"{head}; most common mistake: {classes[t]} taken for {classes[p]} ({times} time{'s' * (times > 1)})."
+    times, true, pred = int(off[t, p]), md(classes[t]), md(classes[p])
+    return f"{head}; most common mistake: {true} taken for {pred} ({times} time{'s' * (times > 1)})."
 
 
 # ---- accuracy per class -------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def per_class_figure(per_class: Mapping[str, Sequence[float]], classes: Sequence
     fig = go.Figure()
     for s, accs in per_class.items():
         ys = [None if a is None or np.isnan(a) else round(100 * a, 1) for a in accs]
-        fig.add_trace(go.Bar(x=list(classes), y=ys, name=label(s), marker_color=color(s),
+        fig.add_trace(go.Bar(x=plotly_names(classes), y=ys, name=label(s), marker_color=color(s),
                              hovertemplate=f"{label(s)}, %{{x}}: %{{y:.0f}} %<extra></extra>"))
     fig.update_layout(barmode="group", yaxis=dict(title="test accuracy (%)", range=[0, 105]),
                       xaxis=dict(tickangle=-30))
@@ -131,7 +131,7 @@ def per_class_caption(per_class: Mapping[str, Sequence[float]], classes: Sequenc
     def each(c: int) -> str:
         return ", ".join(f"{label(s)} {_pct(acc[i, c])}" for i, s in enumerate(per_class))
 
-    return f"Hardest class: {classes[lo]} ({each(lo)}); easiest: {classes[hi]} ({each(hi)})."
+    return f"Hardest class: {md(classes[lo])} ({each(lo)}); easiest: {md(classes[hi])} ({each(hi)})."
 
 
 # ---- how far each stage moved -------------------------------------------------------------------------------
@@ -141,10 +141,8 @@ def _dt_text(v: float) -> str:
 
 
 def delta_theta_figure(delta: Mapping[str, Mapping[str, float]], frozen_k: int) -> go.Figure:
-    """Bars of ||θ − θ0|| / ||θ0|| per stage (and head), one per strategy; exactly-zero bars say "0 (frozen)".
-
-    The stages fine-tune froze (the first ``frozen_k``) are shaded grey.
-    """
+    """Bars of ||θ − θ0|| / ||θ0|| per stage (and head), one per strategy; exactly-zero bars say "0 (frozen)";
+    the stages fine-tune froze (the first ``frozen_k``) are shaded grey."""
     fig = go.Figure()
     stages: list[str] = list(next(iter(delta.values()), {}))
     for s, d in delta.items():
@@ -172,13 +170,14 @@ def delta_theta_caption(delta: Mapping[str, Mapping[str, float]]) -> str:
         moved = [v for v in body.values() if v != 0]
         head = float(d.get("head", float("nan")))
         if len(zero) == len(body):
-            tail = f"only the head moved ({head:.2g})" if head > 0 else "nothing else moved either"
-            text = f"Δθ is exactly 0 in all {len(body)} stages; {tail}"
+            tail = f"only the head moved (Δθ = {head:.2f})" if head > 0 else "nothing else moved either"
+            text = f"Δθ is exactly 0 in all {plural(len(body), 'stage')}; {tail}"
         else:
-            which = f"the first {len(zero)} stages" if zero == list(body)[:len(zero)] else ", ".join(zero)
-            text = (f"Δθ is exactly 0 in {which}; the others moved up to {max(moved):.2g}" if zero
-                    else f"every stage moved (up to {max(moved):.2g})")
-            text += f"; the head moved {head:.2g}" if head == head else ""  # head == head: not NaN
+            first = "the first stage" if len(zero) == 1 else f"the first {len(zero)} stages"
+            which = first if zero == list(body)[:len(zero)] else ", ".join(zero)
+            text = (f"Δθ is exactly 0 in {which}; the others moved up to Δθ = {max(moved):.2f}" if zero
+                    else f"every stage moved (up to Δθ = {max(moved):.2f})")
+            text += f"; the head moved by Δθ = {head:.2f}" if head == head else ""  # head == head: not NaN
         parts.append(f"{label(s)}: {text}.")
     return " ".join(parts)
 
@@ -201,16 +200,17 @@ def filters_mosaic(filters: np.ndarray, per_row: int = 8, zoom: int = 6) -> np.n
 
 
 def filters_figure(filters: Mapping[str, np.ndarray]) -> go.Figure:
-    """One panel per network: its stem filters (RGB, each scaled to its own range), as a ``go.Image`` grid."""
-    names = list(filters)
-    fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=[label(n) for n in names],
-                        horizontal_spacing=0.03)
-    for i, n in enumerate(names, start=1):
-        fig.add_trace(go.Image(z=filters_mosaic(filters[n]), hoverinfo="skip"), row=1, col=i)
+    """Each network's stem filters (RGB, own range) as a ``go.Image`` grid; two panels a row, so they are big."""
+    names, cols = list(filters), min(2, max(len(filters), 1))
+    rows = -(-max(len(names), 1) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label(n) for n in names], horizontal_spacing=0.04,
+                        vertical_spacing=0.12 if rows > 1 else 0.0)
+    for i, n in enumerate(names):
+        fig.add_trace(go.Image(z=filters_mosaic(filters[n]), hoverinfo="skip"), row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_annotations(font_size=20)
-    return _layout(fig, 330, margin=dict(l=10, r=10, t=50, b=10))
+    return _layout(fig, 60 + 300 * rows, margin=dict(l=10, r=10, t=50, b=10))
 
 
 def filters_caption(filters: Mapping[str, np.ndarray], reference: str) -> str:
@@ -245,7 +245,7 @@ def feature_map_figure(points: Mapping[str, np.ndarray], labels: Sequence[int] |
     fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=titles, horizontal_spacing=0.04)
     for i, n in enumerate(names, start=1):
         p = np.asarray(points[n])
-        for c, cname in enumerate(classes):
+        for c, cname in enumerate(plotly_names(classes)):
             sel = y == c
             fig.add_trace(go.Scatter(x=p[sel, 0], y=p[sel, 1], mode="markers", name=cname, legendgroup=cname,
                                      showlegend=i == 1, marker=dict(size=9, color=class_color(c), opacity=0.8),
@@ -271,10 +271,10 @@ def feature_map_caption(scores: Mapping[str, float], n_classes: int) -> str:
 
 def prediction_table(preds: Mapping[str, Pred]) -> go.Figure:
     """A table: one column per strategy (header in its colour), its top guesses with probabilities, best first."""
-    names = list(preds)
-    depth = max((len(p) for p in preds.values()), default=0)
+    names, depth = list(preds), max((len(p) for p in preds.values()), default=0)
     cols = [[f"#{r + 1}" for r in range(depth)]]
-    cols += [[f"{p[r][0]}  {_pct(p[r][1])}" if r < len(p) else "" for r in range(depth)] for p in preds.values()]
+    cols += [[f"{plotly_text(p[r][0])}  {_pct(p[r][1])}" if r < len(p) else "" for r in range(depth)]
+             for p in preds.values()]
     fig = go.Figure(go.Table(
         header=dict(values=["", *[label(n) for n in names]], fill_color=["#ffffff", *[color(n) for n in names]],
                     font=dict(size=20, color=["#111111", *["#ffffff"] * len(names)]), height=42, align="left"),
@@ -295,5 +295,5 @@ def prediction_caption(preds: Mapping[str, Pred]) -> str:
         sure = max(tops, key=lambda n: tops[n][1])
         who = "Both" if len(tops) == 2 else ("It" if len(tops) == 1 else f"All {len(tops)}")
         cls = next(iter(tops.values()))[0]
-        return f"{who} say “{cls}”; {label(sure)} is the most sure ({_pct(tops[sure][1])})."
-    return "They disagree: " + ", ".join(f"{label(n)} says “{c}” ({_pct(p)})" for n, (c, p) in tops.items()) + "."
+        return f"{who} say “{md(cls)}”; {label(sure)} is the most sure ({_pct(tops[sure][1])})."
+    return "They disagree: " + ", ".join(f"{label(n)} says “{md(c)}” ({_pct(p)})" for n, (c, p) in tops.items()) + "."

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -21,26 +22,36 @@ from tl_engine.config import RunConfig
 from tl_engine.data import DatasetInfo, load_dataset, split_balanced
 from tl_engine.jobs import JobSnapshot
 from tl_engine.models import label
+from tl_ui import classroom, previews
 from tl_ui import inside_charts as ic
-from tl_ui import previews
+from tl_ui.counters import inside_note
+from tl_ui.previews import mistake_caption
 from tl_ui.race_live import plot
+from tl_ui.safe_text import md
+
+PHOTO_SIDE = 256  # "Try your photo" decodes a photo's centre square to 256-511 px (at least any race resolution)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _grid_png(dataset: str, resolution: int | None) -> bytes:
-    """The sample grid as PNG bytes, cached per (dataset, resolution): the first paint never waits twice."""
+def _grid_png(dataset: str, resolution: int | None, page: int = 0) -> bytes:
+    """One page of the sample grid as PNG bytes, cached per (dataset, resolution, page)."""
     buf = io.BytesIO()
-    previews.sample_grid(load_dataset(dataset), per_class=6, resolution=resolution).save(buf, "PNG")
+    previews.sample_grid(load_dataset(dataset), per_class=6, resolution=resolution, page=page).save(buf, "PNG")
     return buf.getvalue()
 
 
 def data_preview(cfg: RunConfig, info: DatasetInfo) -> None:
-    with st.expander(f"See the data: {info.title}", expanded=False):
+    with st.expander(f"See the data: {md(info.title)}", expanded=False):
         as_net = st.toggle(f"As the network sees them ({cfg.resolution} × {cfg.resolution} pixels)",
                            key="tl_preview_net")
-        st.image(_grid_png(cfg.dataset, cfg.resolution if as_net else None),
-                 caption=f"Six training images of each of the {len(info.classes)} classes, with how many training "
-                         "images each class has.")
+        n, per = len(info.classes), previews.CLASSES_PER_PAGE
+        page, shown = 0, f"each of the {n} classes"
+        if previews.pages(n) > 1:  # many classes: one page of rows at a time keeps the image a few megapixels
+            page = st.select_slider("Classes", list(range(previews.pages(n))), key=f"tl_preview_page:{cfg.dataset}",
+                                    format_func=lambda p: f"{p * per + 1:,}–{min((p + 1) * per, n):,} of {n:,}")
+            shown = f"classes {page * per + 1:,} to {min((page + 1) * per, n):,} of {n:,}"
+        st.image(_grid_png(cfg.dataset, cfg.resolution if as_net else None, page),
+                 caption=f"Six training images of {shown}, with how many training images each class has.")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -69,6 +80,8 @@ def look_inside(snap: JobSnapshot, info: DatasetInfo) -> None:
     if not summary:
         return
     st.subheader("Look inside")
+    if snap.status == "stopped":
+        st.caption(inside_note(result.epochs, cfg.strategies))
     x_test, y_test = _test_images(json.dumps(cfg.to_dict(), sort_keys=True))
     inside = _inside_data(snap.models_dir)
     tabs = st.tabs(["Confusion", "Per class", "Top mistakes", "Δθ per stage", "First-layer filters", "Feature map",
@@ -100,7 +113,7 @@ def look_inside(snap: JobSnapshot, info: DatasetInfo) -> None:
             st.caption(ic.feature_map_caption(scores, len(classes)))
             plot(ic.feature_map_figure(points, inside["labels"], classes), key="tl_features")
         with tabs[6]:
-            _try_photo(snap.models_dir, summary)
+            _try_photo(snap.models_dir, summary, classes, cfg.backbone)
     with tabs[7]:
         _downloads(snap, inside is not None)
 
@@ -116,7 +129,7 @@ def _confusion(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) -
     if cell is not None:
         t, p = cell
         members = cell_members(summary[s], y_test, t, p)[:24]
-        st.markdown(f"**True {classes[t]}, predicted {classes[p]}**: {len(members)} image(s) shown, most "
+        st.markdown(f"**True {md(classes[t])}, predicted {md(classes[p])}**: {len(members)} image(s) shown, most "
                     "confident first.")
         if members:
             idx = [i for i, _ in members]
@@ -132,33 +145,25 @@ def _mistakes(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) ->
         st.markdown(f"**{label(s)}**: " + ("no mistakes." if not wrong else ""))
         if wrong:
             idx = [i for i, *_ in wrong]
-            caps = [f"{classes[p]} {c:.0%} (is {classes[t]})" for _, t, p, c in wrong]
+            caps = [mistake_caption(classes[t], classes[p], c) for _, t, p, c in wrong]
             st.image(previews.image_row(x_test[idx], caps))
 
 
-def _try_photo(models_dir: str, summary: dict) -> None:
+def _try_photo(models_dir: str, summary: dict, classes, backbone: str) -> None:
     from tl_engine.inspect import load_exported
 
-    st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side.")
+    st.caption("Upload a photo or take one with the camera: each trained strategy's top 3 guesses, side by side. "
+               + previews.only_classes_note(list(classes)))
     c1, c2 = st.columns(2)
-    shot = c1.camera_input("Take a photo", key="tl_try_cam")
+    shot = classroom.camera_input("Take a photo", key="tl_try_cam", where=c1)
     up = c2.file_uploader("…or upload one", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="tl_try_file")
     src = shot or up
     if src is None:
         return
-    from tl_engine.data import FORMATS, MAX_FILE_BYTES, MAX_IMAGE_PIXELS
-
     data = src.getvalue()
-    try:
-        image = Image.open(io.BytesIO(data), formats=list(FORMATS))
-        w, h = image.size  # from the header: the same caps as every upload, checked before decoding
-        if len(data) > MAX_FILE_BYTES or w * h > MAX_IMAGE_PIXELS:
-            st.error(f"That photo is too large (at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels and "
-                     f"{MAX_FILE_BYTES // 2**20} MB): take a smaller one.")
-            return
-        image.load()
-    except Exception:  # noqa: BLE001 (any undecodable photo is one clear message)
-        st.error("That file could not be read as a PNG, JPEG, BMP, GIF or WebP image.")
+    image, why = _photo(hashlib.sha256(data).hexdigest(), data)
+    if image is None:
+        st.error(f"That photo cannot be used: {why}.")
         return
     preds = {}
     for s in summary:
@@ -167,7 +172,19 @@ def _try_photo(models_dir: str, summary: dict) -> None:
             module, meta = load_exported(path)
             preds[s] = _top3(module, meta, image)
     st.caption(ic.prediction_caption(preds))
-    plot(ic.prediction_table(preds), key="tl_preds")
+    plot(ic.prediction_table({**preds, "imagenet": _imagenet_top3(image, backbone)}), key="tl_preds")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _photo(digest: str, _data: bytes) -> tuple[Image.Image | None, str]:
+    """A photo decoded once per content (reruns and other tabs reuse it), bounded like every upload: header
+    checks and a decoding slot first, then shrunk to about PHOTO_SIDE. (image, "") or (None, why not)."""
+    from tl_engine.data import Skip, open_square
+
+    try:
+        return open_square(_data, PHOTO_SIDE), ""
+    except Skip as e:
+        return None, str(e)
 
 
 def _top3(module, meta: dict, image: Image.Image) -> list[tuple[str, float]]:
@@ -182,10 +199,20 @@ def _top3(module, meta: dict, image: Image.Image) -> list[tuple[str, float]]:
     return [(meta["classes"][int(i)], float(p)) for p, i in zip(top.values, top.indices)]
 
 
+def _imagenet_top3(image: Image.Image, backbone: str) -> list[tuple[str, float]]:
+    """ImageNet's own top 3 for the photo: the pretrained network with its original 1,000-class head."""
+    from tl_engine.inspect import prepare_image
+    from tl_engine.inspect.similarity import imagenet_categories, imagenet_probs
+
+    probs = imagenet_probs(prepare_image(image)[None], backbone)[0]
+    names = imagenet_categories()
+    return [(names[i], float(probs[i])) for i in np.argsort(-probs)[:3]]
+
+
 def _downloads(snap: JobSnapshot, have_models: bool) -> None:
     result = snap.result
     st.caption("Each trained model as a TorchScript file that loads without this project (class names and "
-               "preprocessing inside; see the README for the five lines that use it), and the race as JSON and CSV.")
+               "preprocessing inside; see the README for the six lines that use it), and the race as JSON and CSV.")
     cols = st.columns(5)
     if have_models:
         for i, s in enumerate(result.summary):

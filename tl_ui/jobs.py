@@ -84,6 +84,13 @@ class Watching:
         if old is not None and old != job_id:
             sched.release(old)
 
+    def drop(self, role: str) -> None:
+        """Stop watching this role's job (a job nobody watches leaves the queue or stops)."""
+        with self.lock:
+            job_id = self.jobs.pop(role, None)
+        if job_id is not None and self.sched is not None:
+            self.sched.release(job_id)
+
     def release_all(self) -> None:
         with self.lock:
             ids, self.jobs = list(self.jobs.values()), {}
@@ -101,15 +108,24 @@ def watching() -> Watching:
     return Watching()
 
 
-def start_race(cfg: RunConfig, reuse: bool = True) -> str:
+SEED_ROLES = ("seed2", "seed3")  # "▷ Race 3 seeds": the same race with the next two seeds (tl_ui.seeds)
+
+
+def start_race(cfg: RunConfig, reuse: bool = True, role: str = "race") -> str:
     """Submit (or join, or answer from the store) a race for this tab; returns its job id.
 
     A race the results store holds is answered from it at once, without its networks (the store keeps none;
     "▷ Race it live" trains them again); every other race trains and keeps its networks for "Look inside".
+    A new race in the "race" role ends this tab's extra seeds of the one before; the extra seeds keep no networks.
     """
     sched = scheduler()
-    job_id = sched.submit_race(cfg, reuse=reuse, keep_models=not (reuse and _stored(sched, cfg)))
-    watching().watch(sched, "race", job_id)
+    keep = role == "race" and not (reuse and _stored(sched, cfg))
+    job_id = sched.submit_race(cfg, reuse=reuse, keep_models=keep)
+    w = watching()
+    w.watch(sched, role, job_id)
+    if role == "race":
+        for r in SEED_ROLES:
+            w.drop(r)
     return job_id
 
 
@@ -134,9 +150,11 @@ def current(role: str) -> JobSnapshot | None:
 
 
 def stop(role: str) -> None:
-    job_id = watching().jobs.get(role)
-    if job_id:
-        scheduler().stop(job_id)
+    """Stop this tab's job in ``role`` (the race's Stop also stops its extra seeds)."""
+    for r in (role, *SEED_ROLES) if role == "race" else (role,):
+        job_id = watching().jobs.get(r)
+        if job_id:
+            scheduler().stop(job_id)
 
 
 def poll_every(snap: JobSnapshot | None, tabs: int = 1) -> float | None:

@@ -16,10 +16,11 @@ import streamlit as st
 from tl_engine.config import summarize
 from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
-from tl_ui import charts, jobs, keys
-from tl_ui.counters import counters_html
+from tl_ui import charts, jobs, keys, seeds
+from tl_ui.counters import at_epoch, common_epoch, counters_html, stopped_note
 from tl_ui.forgetting import forgetting_html
-from tl_ui.style import color
+from tl_ui.safe_text import md
+from tl_ui.style import color, plural
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -83,22 +84,28 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
         note, again = st.columns([4, 1], vertical_alignment="center")
         note.info(f"This exact race already ran ({snap.reused_from[:16].replace('T', ' ')} UTC): its stored "
                   "result is shown at once.")
-        again.button("▷ Race it live", on_click=_race_live, args=(cfg,), width="stretch")
+        # Not on_click: this button sits in the polling fragment, whose click reruns only the fragment, and
+        # run_every changes only on a full run. Start the race, then rerun the whole page so polling starts.
+        if again.button("▷ Race it live", width="stretch", key="tl_race_live"):
+            _race_live(cfg)
+            st.rerun(scope="app")
     if snap.status == "error":
-        st.error(snap.error)
+        st.error(md(snap.error, limit=1000))
     _status_line(snap)
     if snap.status == "queued":
         return
     left, right = st.columns([3.3, 1])
     with right:
-        by_seconds = st.toggle("x-axis: compute seconds", key=keys.X_SECONDS)
-        st.markdown(counters_html(snap.events, cfg.strategies, cfg.epochs, cfg.frozen_stages),
+        st.markdown(counters_html(shown_events(snap), cfg.strategies, cfg.epochs, cfg.frozen_stages),
                     unsafe_allow_html=True)
     with left:
         # One chart drawn, the other a click away. Not st.tabs: a hidden tab's chart is redrawn on every new epoch
         # too, and a Plotly redraw is most of what a poll costs the browser (~0.1 s of CPU each, measured).
-        view = st.segmented_control("Chart", [ACCURACY, LOSS], default=ACCURACY, required=True,
-                                    key=keys.CHART_VIEW, label_visibility="collapsed")
+        # The x-axis toggle beside it, in the wide column: in the narrow one its label was cut at 1280 px.
+        pick, axis = st.columns([1.2, 1], vertical_alignment="center")
+        view = pick.segmented_control("Chart", [ACCURACY, LOSS], default=ACCURACY, required=True,
+                                      key=keys.CHART_VIEW, label_visibility="collapsed")
+        by_seconds = axis.toggle("x-axis: compute seconds", key=keys.X_SECONDS)
         fig = _figure(snap, view, "seconds" if by_seconds else "epoch", chance)
         plot(fig, key="loss_chart" if view == LOSS else "race_chart")
     if snap.events and (snap.result is not None or snap.status not in jobs.ACTIVE):
@@ -110,23 +117,34 @@ def _race_live(cfg) -> None:
     jobs.start_race(cfg, reuse=False)
 
 
+def shown_events(snap: JobSnapshot) -> list:
+    """The events the numbers below the chart use: a stopped race's up to the last epoch every strategy reached,
+    so that the sentence, the counters and the bars all speak of one epoch."""
+    if snap.status != "stopped":
+        return list(snap.events)
+    return at_epoch(snap.events, common_epoch(snap.events, snap.cfg.strategies))
+
+
 def show_result(snap: JobSnapshot) -> None:
-    summary = summarize(list(snap.events))
+    summary = summarize(shown_events(snap))
     v = compare_curves({snap.cfg.seed: curves_from_events(snap.events)}, snap.cfg.test_size, snap.cfg.epochs)
     st.subheader("Result")
-    prefix = ""
     if snap.status == "stopped":
-        prefix = f"Stopped before the end ({len(snap.events)} of {snap.total} epochs). "
+        st.caption(stopped_note(snap.events, snap.cfg.strategies))
+    prefix = "Stopped before the end. " if snap.status == "stopped" else ""
     lead = v.numbers.get("winner") if v.status == "supported" else None
     edge = color(lead) if lead else "#888888"  # no winner's colour when nothing was won
     st.markdown(f'<div class="tl-verdict" style="border-left-color:{edge}">{prefix}{v.sentence}</div>',
                 unsafe_allow_html=True)
     if snap.finished_at and snap.started_at and not snap.reused_from:
-        st.caption(f"{len(snap.events)} epochs in {snap.finished_at - snap.started_at:.0f} s of wall-clock time "
+        reached = max(e.epoch for e in snap.events)
+        st.caption(f"{plural(reached, 'epoch')} of {plural(len(snap.cfg.strategies), 'strategy', 'strategies')} in "
+                   f"{snap.finished_at - snap.started_at:.0f} s of wall-clock time "
                    "(data preparation and weight loading included).")
+    seeds.panel(snap)  # one seed "leads"; three seeds can name a winner
     plot(charts.summary_figure(summary), key="summary_chart")
     full = snap.result.summary if snap.result is not None else {}
-    if any(v.imagenet_agreement is not None for v in full.values()):
+    if any(r.imagenet_agreement is not None for r in full.values()):
         cfg = snap.cfg
         st.markdown("**Did it forget ImageNet?** The original ImageNet head on each pretrained racer's trained body, "
                     "over 96 fixed photos: how often it still gives the untouched network's answer.")

@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from tl_engine.config import BACKBONE_NAMES, KNOWN_STRATEGIES, MAX_RACERS, NUM_STAGES, RunConfig
+from tl_engine.data.sizes import balanced_max, fitted_size
 
 DEFAULTS = RunConfig()
 # Sensible steps, from a couple of images per class to a few hundred.
@@ -53,18 +54,24 @@ def num_classes(info: Any) -> int:
 
 
 def train_options(info: Any) -> list[int]:
-    """Training-set sizes the slider offers for this dataset: at least one image per class, at most n_train."""
-    opts = [s for s in TRAIN_STEPS if num_classes(info) <= s <= info.n_train]
-    if info.n_train < TRAIN_STEPS[-1] and info.n_train not in opts:
-        opts.append(info.n_train)  # a small dataset: "all of it" is the last step
-    return opts
+    """Training-set sizes the slider offers: steps from one image per class up to all the train split holds,
+    plus the largest class-balanced draw (the default) and "all of it". Every one can run (sizes above the
+    balanced maximum draw what the smaller classes have: :func:`tl_engine.data.sizes.quotas`)."""
+    n, c = info.n_train, num_classes(info)
+    extra = {v for v in (balanced_max(info, "train"), n) if v < TRAIN_STEPS[-1]}  # a large set keeps the steps
+    return sorted({s for s in TRAIN_STEPS if c <= s <= n} | extra)
 
 
 def test_options(info: Any) -> list[int]:
-    opts = [s for s in TEST_STEPS if s <= info.n_test]
-    if info.n_test < TEST_STEPS[-1] and info.n_test not in opts:
-        opts.append(info.n_test)
-    return opts
+    """Test-set sizes the slider offers: class-balanced only (a chance line of 1/classes must stay true)."""
+    most, c = balanced_max(info, "test"), num_classes(info)
+    return sorted({s for s in TEST_STEPS if c <= s <= most} | ({most} if most < TEST_STEPS[-1] else set()))
+
+
+def fitted(info: Any, key: str) -> int:
+    """The size a dataset starts with (``train_size``, ``val_size`` or ``test_size``): the RunConfig default,
+    at least one image per class and at most the largest class-balanced draw."""
+    return fitted_size(info, key.split("_")[0], getattr(DEFAULTS, key))
 
 
 def snap(value: float, options: Sequence[float], log: bool = False) -> Any:
@@ -140,6 +147,9 @@ def default_settings(datasets: Sequence[Any]) -> dict[str, Any]:
     names = [i.name for i in datasets]
     if names and d["dataset"] not in names:
         d["dataset"] = names[0]
+    info = next((i for i in datasets if i.name == d["dataset"]), None)
+    if info is not None:
+        d.update(train_size=fitted(info, "train_size"), test_size=fitted(info, "test_size"))
     return clamp_to_dataset(d, datasets)
 
 

@@ -6,9 +6,12 @@ Strategy and backbone names a person reads are defined once, in :mod:`tl_engine.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tl_engine.models import SPECS, label
 
-__all__ = ["COLORS", "DASH", "LOCKED", "FONT", "label", "color", "backbone_label", "fmt_params"]
+__all__ = ["COLORS", "DASH", "LOCKED", "FONT", "ICON", "label", "color", "backbone_label", "fmt_params",
+           "plural"]
 
 # Fixed colours: the same strategy is the same colour everywhere on the page.
 COLORS: dict[str, str] = {
@@ -23,6 +26,9 @@ COLORS: dict[str, str] = {
 DASH: dict[str, str] = {"pixels": "dash"}  # line style per strategy in the curve charts (default solid)
 LOCKED = "#c9ced6"  # grey for frozen (locked) blocks
 FONT = dict(size=18, color="#111111")
+# The page icon: a bundled file (scripts/make_icon.py). An emoji or ":material/...:" icon makes the browser fetch
+# it from fonts.gstatic.com, and no request may leave the classroom's machine.
+ICON = str(Path(__file__).resolve().parent.parent / "assets" / "icon.png")
 
 
 def color(strategy: str) -> str:
@@ -32,6 +38,14 @@ def color(strategy: str) -> str:
 def backbone_label(name: str) -> str:
     """Short display name of a backbone ("mobilenet_v2" -> "MobileNetV2")."""
     return SPECS[name].label if name in SPECS else name
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """A count and its noun, agreeing: "1 epoch", "2 epochs", "1,000 images", "1 class" / "3 classes" (``many``).
+
+    ``n`` is rounded to a whole number first (say "≈ 1 image" for 1.4 images per class)."""
+    n = round(n)
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
 def fmt_params(n: int) -> str:

@@ -15,16 +15,15 @@ from dataclasses import replace
 
 from tl_engine.config import NUM_STAGES, RaceResult, RunConfig, StrategySummary
 from tl_engine.experiments import Point, best_of, pts
+from tl_engine.inspect.simscore import SIMILAR_FROM, guide_word
 from tl_ui.strip import StripRow
-from tl_ui.style import color, fmt_params, label
+from tl_ui.style import color, fmt_params, label, plural
 
 # Reference sizes, by total training images: CS231n's "small" and "large" target sets (a rule of thumb).
 SMALL_BELOW = 1_000
 LARGE_FROM = 10_000
-# Rule of thumb, not a measurement: a measured similarity score (0..1, tl_engine.inspect.similarity) at or above the
-# middle of its scale counts as "similar". Measured (MobileNetV2, 200 images): crops of everyday photos 0.65,
-# textures 0.41, fashion-mnist 0.27, animal-mnist 0.23, mnist 0.16 (tl_engine/similarity.py docstring).
-SIMILAR_FROM = 0.5
+# "Similar" means a measured similarity score (0..1) of SIMILAR_FROM or more: one definition, guide_word in
+# tl_engine.inspect.simscore (the CLI's --json uses it too), with the boundary's basis (docs/datasets.md).
 SIMILARITIES = ("similar", "different")
 SIZES = ("small", "between", "large")
 SIZE_HEAD = {"small": f"small target set<br><small>under ~{SMALL_BELOW:,} images</small>",
@@ -58,7 +57,7 @@ TEXTBOOK: dict[tuple[str, str], tuple[str, Callable[[str, int], bool]]] = {
 def guide_cell(train_size: int, similarity_score: float | None) -> tuple[str | None, str]:
     """The (similarity, size) cell for these settings; similarity None when the score was not measured."""
     size = "small" if train_size < SMALL_BELOW else "large" if train_size >= LARGE_FROM else "between"
-    sim = None if similarity_score is None else "similar" if similarity_score >= SIMILAR_FROM else "different"
+    sim = None if similarity_score is None else guide_word(similarity_score)
     return sim, size
 
 
@@ -76,7 +75,9 @@ def guide_html(cell: tuple[str | None, str], measured: str | None = None) -> str
         rows.append(f"<tr><th>{sim}</th>{''.join(tds)}</tr>")
     source = (f'<p class="tl-source"><small>Rule of thumb: CS231n "Transfer Learning" notes (small: under '
               f"~{SMALL_BELOW:,} images, large: over ~{LARGE_FROM:,}). \"Similar\" means a measured similarity "
-              f"score of {SIMILAR_FROM} or more (also a rule of thumb).</small></p>")
+              f"score of {SIMILAR_FROM} or more: the middle of the gap between real photos of everyday things and "
+              f"digits, textures and scans, measured here (docs/datasets.md); each cell's advice stays a rule of "
+              "thumb.</small></p>")
     return ('<table class="tl-guide"><tr><th>similar to ImageNet?</th>' + head + "</tr>" + "".join(rows)
             + "</table>" + source)
 
@@ -122,18 +123,19 @@ def measured_note(results: Sequence[RaceResult], dataset: str, backbone: str, tr
         return None
     v = best_of({p.x: p for p in points.values()}, "strategy")
     n = int(v.numbers.get("n_seeds", 0))
-    where = f"Measured here ({n} seed{'s' if n != 1 else ''}, {setting.epochs} epochs, {train_size:,} images)"
+    where = f"Measured here ({plural(n, 'seed')}, {plural(setting.epochs, 'epoch')}, {plural(train_size, 'image')})"
     book = TEXTBOOK.get(cell) if None not in cell else None
     if v.status != "supported":
         tail = f"; too close to confirm or contradict the textbook ({book[0]})" if book else ""
-        return f"{where}: {v.sentence[:1].lower()}{v.sentence[1:]}{tail}"  # starts with the status word
+        said = v.sentence.rstrip(".")  # the tail goes before the full stop ("images).; too close" read badly)
+        return f"{where}: {said[:1].lower()}{said[1:]}{tail}."  # starts with the status word
     winner = next(c for c, p in points.items() if p.x == v.numbers["best"])
     won = f"{v.numbers['best']} won by {pts(v.margin or 0.0)} points over {v.numbers['other']}"
     if book is None:
         return f"{where}: {won}."
     if book[1](*winner):
         return f"{where}: {won}, as the textbook says ({book[0]})."
-    return f"The textbook says {book[0]}; on your data {won} ({n} seed{'s' if n != 1 else ''})."
+    return f"The textbook says {book[0]}; on your data {won} ({plural(n, 'seed')})."
 
 
 WORDS = ("one", "two", "three", "four", "five", "six", "seven")
@@ -198,7 +200,9 @@ def guide_panel(cfg: RunConfig, info, stored: Sequence[RaceResult]) -> None:
     else:
         lo, hi = sim.details.get("score_low"), sim.details.get("score_high")
         band = f" (95 % interval {lo:.2f}–{hi:.2f})" if lo is not None and hi is not None else ""
-        st.caption(f"Measured similarity to ImageNet: {score:.2f}{band}: {cell[0]}, by the rule of thumb "
-                   f"'{SIMILAR_FROM} or more is similar'.")
+        near = (f" The interval reaches across {SIMILAR_FROM}: a borderline case."
+                if lo is not None and hi is not None and lo < SIMILAR_FROM <= hi else "")
+        st.caption(f"Measured similarity to ImageNet: {score:.2f}{band}: {cell[0]} ({SIMILAR_FROM} or more is "
+                   f"similar: the boundary between real photos and digits, textures and scans measured here).{near}")
     note = measured_note(stored, cfg.dataset, cfg.backbone, cfg.train_size, cell)
     st.markdown(guide_html(cell, note), unsafe_allow_html=True)

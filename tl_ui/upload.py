@@ -2,7 +2,8 @@
 
 The engine does the safe part (:mod:`tl_engine.data.uploads`: every cap, decoded once, private folder, content
 name). This module only remembers, per browser session, what was accepted (selectable for the whole session)
-and what was rejected (its message, so a failed 50 MB file is not parsed again on every rerun).
+and what was rejected or could not be kept (its message, so a failed 50 MB file is not parsed again on every
+rerun: a bad file, a full disk, a read-only data folder). Names in messages are escaped (:mod:`tl_ui.safe_text`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import streamlit as st
 
 from tl_engine.data import Upload, save_upload
-from tl_engine.errors import DataError
+from tl_engine.errors import UserError
 from tl_ui import keys
+from tl_ui.safe_text import md
 
 SUFFIXES = ("zip", "npz")
 
@@ -43,14 +45,18 @@ def uploader(container: Any) -> Upload | None:
             return None
         try:
             up = _accept(file.name, digest, data)
-        except DataError as e:
-            errors[digest] = f"{file.name}: {e}"
+        except UserError as e:  # a file that cannot be used, or a server that cannot keep it (StorageError)
+            errors[digest] = f"{md(file.name)}: {md(e, limit=1000)}"
+        except OSError as e:  # not turned into a message by the engine: still one line, never a traceback
+            errors[digest] = (f"{md(file.name)}: this server could not read or keep the file "
+                              f"({md(e.strerror or type(e).__name__)}); reload the page and try again later.")
+        if digest in errors:
             st.error(errors[digest])
             return None
         n = up.info.n_train + up.info.n_val + up.info.n_test
-        st.success(f"{up.filename}: {len(up.info.classes)} classes ({', '.join(up.info.classes[:8])}"
-                   f"{'…' if len(up.info.classes) > 8 else ''}), {n:,} images: {up.info.n_train:,} train / "
-                   f"{up.info.n_val:,} validation / {up.info.n_test:,} test.")
+        shown = ", ".join(md(c, limit=30) for c in up.info.classes[:8]) + ("…" if len(up.info.classes) > 8 else "")
+        st.success(f"{md(up.filename)}: {len(up.info.classes)} classes ({shown}), {n:,} images: "
+                   f"{up.info.n_train:,} train / {up.info.n_val:,} validation / {up.info.n_test:,} test.")
         if up.skipped:
-            st.warning(f"{up.skipped} file(s) skipped: " + "; ".join(up.skipped_reasons))
+            st.warning(f"{up.skipped} file(s) skipped: " + "; ".join(md(r, limit=200) for r in up.skipped_reasons))
         return up

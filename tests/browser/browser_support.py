@@ -90,14 +90,15 @@ def streamlit_server(store: Path, log_name: str) -> Iterator[str]:
 
 
 @contextmanager
-def chromium(camera: bool = False, **context_kw) -> Iterator:
-    """A Playwright browser context on Debian's Chromium (with the fake camera when asked)."""
+def chromium(camera: bool = False, args: tuple[str, ...] = (), **context_kw) -> Iterator:
+    """A Playwright browser context on Debian's Chromium (with the fake camera when asked, plus ``args``)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         unavailable("python package playwright is not installed (requirements-dev.txt)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + (CAMERA_ARGS if camera else []))
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=CHROMIUM_ARGS + (CAMERA_ARGS if camera else []) + list(args))
         try:
             ctx = browser.new_context(**{"viewport": {"width": 1600, "height": 1150}, **context_kw})
             if camera:

@@ -24,6 +24,7 @@ from tl_engine.data.bundled import (
     to_model_input,
 )
 from tl_engine.data.imageset import DatasetInfo, ImageSet
+from tl_engine.data.sizes import display_name, draw_note, fitted_size, quotas
 from tl_engine.errors import DataError
 
 BUNDLED = {"fashion-mnist", "animal-mnist", "mnist", "textures"}
@@ -160,22 +161,43 @@ def test_default_val_size():
     assert len(split_balanced(synthetic([9, 9], [9, 9], [7, 4]), 4, 4, 0).val_y) == 9
 
 
-def test_split_size_errors_name_the_limit():
+def test_unequal_classes_draw_balanced_then_what_the_smaller_classes_have():
     ds = synthetic([5, 3, 4], [2, 2, 2])
-    assert max_balanced(np.array([5, 3, 4])) == 10  # 4+3+3 fits, 4+4+3 does not
-    assert len(split_balanced(ds, 10, 6, 0).train_x) == 10
-    with pytest.raises(DataError, match="maximum is 10"):
-        split_balanced(ds, 11, 6, 0)
+    assert max_balanced(np.array([5, 3, 4])) == 11  # 4+3+4: counts differ by at most one
+    assert np.bincount(split_balanced(ds, 11, 6, 0).train_y).tolist() == [4, 3, 4]
+    # Above that the draw does not fail: the smallest class gives all it has, the others share the rest.
+    assert np.bincount(split_balanced(ds, 12, 6, 0).train_y).tolist() == [5, 3, 4]
+    assert quotas([5, 3, 4], 10).tolist() == [4, 3, 3]  # balanced sizes: remainders on the first classes
+    assert quotas([1, 100, 7], 30).tolist() == [1, 22, 7] and quotas([70, 83], 141).tolist() == [70, 71]
+    big = split_balanced(synthetic([1, 100, 7], [1, 1, 1]), 30, 3, 0)
+    assert np.bincount(big.train_y).tolist() == [1, 22, 7]
     with pytest.raises(DataError, match="smaller than the number of classes"):
         split_balanced(ds, 2, 6, 0)
-    with pytest.raises(DataError, match="test_size 7 .*maximum is 6"):
+    with pytest.raises(DataError, match="train_size 13 is more than .* has: 12 images .*at most 11"):
+        split_balanced(ds, 13, 6, 0)
+    with pytest.raises(DataError, match="test_size 7 is more than .* 6 images"):
         split_balanced(ds, 9, 7, 0)
-    with pytest.raises(DataError, match="val_size 7 .*maximum is 6"):
+    with pytest.raises(DataError, match="val_size 7 is more than"):
         split_balanced(ds, 9, 6, 0, val_size=7)
     with pytest.raises(DataError, match="val_size 2 is smaller than the number of classes"):
         split_balanced(ds, 9, 6, 0, val_size=2)
-    with pytest.raises(DataError, match="train_size 3501 .*maximum is 3500"):
+    with pytest.raises(DataError, match="train_size 3501 is more than 'mnist' has: 3,500"):
         split_balanced(load_dataset("mnist"), 3501, 100, 0)
+
+
+def test_fitted_sizes_and_the_unbalanced_draw_note():
+    info = DatasetInfo("upload:0123456789abcdef", "t", "d", 16, 6, 6, ("cats", "dogs"), "yours", "pets.zip",
+                       class_counts=((14, 2), (3, 3), (4, 2)))
+    assert display_name(info) == "pets.zip"  # never the upload's hash name
+    assert (fitted_size(info, "train", 500), fitted_size(info, "val", 500), fitted_size(info, "test", 1000)) \
+        == (5, 6, 5)  # the largest balanced draws: 3 + 2 train, 3 + 3 validation, 3 + 2 test
+    assert draw_note(info, "train", 5) is None
+    note = draw_note(info, "train", 10)
+    assert "more than a class-balanced draw allows (5)" in note and "dogs (2) gives all it has" in note
+    assert "the other classes 8 each" in note
+    assert "all of them, with unequal classes (cats 14, dogs 2)" in draw_note(info, "train", 16)
+    many = DatasetInfo("m", "m", "d", 1000, 1000, 1000, tuple(f"c{i}" for i in range(1000)), "", "")
+    assert [fitted_size(many, s, 500) for s in ("train", "val", "test")] == [1000, 1000, 1000]  # one per class
 
 
 # --- to_model_input ---------------------------------------------------------------------------------------

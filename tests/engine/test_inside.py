@@ -308,7 +308,7 @@ def test_delta_caption_follows_the_numbers_not_the_story():
     # A made-up result that contradicts the usual story: the caption must say what the numbers say.
     delta = {"frozen": {"stem": 0.01, "s2": 0.0, "head": 0.5}, "finetune": {"stem": 0.0, "s2": 0.0, "head": 0.0}}
     text = ic.delta_theta_caption(delta)
-    assert "Frozen: Δθ is exactly 0 in s2; the others moved up to 0.01; the head moved 0.5." in text
+    assert "Frozen: Δθ is exactly 0 in s2; the others moved up to Δθ = 0.01; the head moved by Δθ = 0.50." in text
     assert "Fine-tune: Δθ is exactly 0 in all 2 stages; nothing else moved either." in text
     fig = ic.delta_theta_figure(delta, frozen_k=0)
     assert not fig.layout.shapes and list(fig.data[1].text) == ["0 (frozen)"] * 3

@@ -84,12 +84,22 @@ def test_page_renders_with_strip_pills_and_teaching_panel(made, monkeypatch):
     assert "tl-here" not in markdown_with(at, 'class="tl-guide"')
     assert any("not measured yet" in c.value for c in at.caption)
     measured = Similarity(0.27, (), "a test's stand-in", 200, {"score_low": 0.2, "score_high": 0.34,
-                                                              "confidence": 0.3, "consistency": 0.25})
+                                                              "confidence": 0.3, "separation": 0.25})
     monkeypatch.setattr("tl_engine.inspect.similarity.cached", lambda *a, **kw: measured)
     monkeypatch.setattr("tl_ui.similarity_panel._measured", similarity_panel._measured.__wrapped__)  # uncached:
     at.run()  # a real measurement rewrites the cache file, which the page's cache key follows
     assert "tl-here" in markdown_with(at, 'class="tl-guide"')
     assert any("Measured similarity to ImageNet: 0.27" in c.value and "different" in c.value for c in at.caption)
+    assert "**different** by the decision guide" in markdown_with(at, "Similarity to ImageNet: 0.27")
+    # Above the boundary both the panel and the guide's row say "similar" (one function decides: guide_word).
+    photos = Similarity(0.7, (), "a test's stand-in", 200, {"score_low": 0.6, "score_high": 0.8,
+                                                            "confidence": 0.5, "separation": 1.0})
+    monkeypatch.setattr("tl_engine.inspect.similarity.cached", lambda *a, **kw: photos)
+    at.run()
+    assert any("Measured similarity to ImageNet: 0.70" in c.value and ": similar" in c.value
+               and "borderline" in c.value for c in at.caption)  # 0.6-0.8 reaches across the boundary
+    assert "**similar** by the decision guide" in markdown_with(at, "Similarity to ImageNet: 0.70")
+    assert "<tr><th>similar</th><td class=\"tl-here\">" in markdown_with(at, 'class="tl-guide"')
 
 
 def test_frozen_slider_moves_the_pill_and_the_strip(made):
@@ -132,7 +142,7 @@ def test_train_all_three_races_and_ends_with_a_verdict_and_a_look_inside(made):
     assert [len(t["x"]) for t in traces] == [2, 2, 2]
     assert [t["y"][-1] for t in traces] == pytest.approx([100 * e.test_acc for e in snap.events[-3:]], abs=0.01)
     verdict = markdown_with(at, '<div class="tl-verdict"')
-    assert "Within noise" in verdict or " wins " in verdict
+    assert "(one seed)" in verdict and ("Within noise" in verdict or " leads " in verdict)
     assert len(chart(at, "summary_chart")) == 3
     assert [t.label for t in at.tabs][-len(TABS):] == TABS
     assert snap.models_dir is not None  # a live race keeps its networks: filters and feature map are drawn

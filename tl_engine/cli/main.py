@@ -10,8 +10,9 @@ import threading
 
 from ..config import KNOWN_STRATEGIES, EpochResult, StrategySummary
 from ..errors import UserError
-from ..store import check_writable, write_json_atomic
+from ..store import check_writable
 from .args import add_race_options, add_strategies_option, config_from_args
+from .output import write_result
 from .similarity import add_similarity_command
 from .sweep import add_sweep_command
 
@@ -32,7 +33,8 @@ def format_summary(summary: dict[str, StrategySummary]) -> str:
 
 
 def cmd_race(a: argparse.Namespace) -> int:
-    from ..data import load_dataset
+    from ..data import display_name, load_dataset
+    from ..experiments import noise_sentence
     from ..training import (
         Race,
         fit_to_dataset,
@@ -48,9 +50,13 @@ def cmd_race(a: argparse.Namespace) -> int:
     cfg, notes = fit_to_dataset(cfg, ds.info)
     for note in notes:
         print(f"note: {note}")
+    if ds.info.splits:
+        print(f"splits: {ds.info.splits}")
+    print(f"noise: {noise_sentence(cfg.test_size)}")
+    shown = display_name(ds.info)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: (stop.set(), print("\nstopping after this batch...", file=sys.stderr)))
-    print(f"race: {cfg.dataset}, {cfg.train_size} train / {cfg.val_size} validation / {cfg.test_size} test images, "
+    print(f"race: {shown}, {cfg.train_size} train / {cfg.val_size} validation / {cfg.test_size} test images, "
           f"{cfg.backbone}, k={cfg.frozen_stages}, {cfg.epochs} epochs at {cfg.resolution}px", flush=True)
     race = Race(cfg, stop, data=prepare_data(cfg, resolve_device(cfg.device), ds))
     for e in race:
@@ -59,13 +65,11 @@ def cmd_race(a: argparse.Namespace) -> int:
     print()
     print(format_summary(result.summary))
     if result.skipped_images:
-        print(f"note: skipped {result.skipped_images} file(s) in {cfg.dataset}: " + "; ".join(ds.skipped_reasons))
+        print(f"note: skipped {result.skipped_images} file(s) in {shown}: " + "; ".join(ds.skipped_reasons))
     print(f"wall time {result.wall_seconds:.1f}s on {result.device}"
           + ("" if result.completed else "  (stopped early: partial results)"))
-    if a.json:
-        write_json_atomic(a.json, result.to_dict())
-        print(f"wrote {a.json}")
-    return 0 if result.completed else 130
+    code = 0 if result.completed else 130
+    return write_result(a.json, result.to_dict(), code) if a.json else code
 
 
 def cmd_datasets(a: argparse.Namespace) -> int:

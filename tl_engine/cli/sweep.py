@@ -14,8 +14,9 @@ import threading
 import time
 
 from ..errors import ConfigError
-from ..store import check_writable, write_json_atomic
+from ..store import check_writable, os_reason
 from .args import add_race_options, config_from_args
+from .output import write_result
 
 DESCRIPTION = """\
 Run one of three experiments as a grid of races and print a table when done.
@@ -88,6 +89,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     base = config_from_args(a)
     if a.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {a.seeds}")
+    if a.kind != "domain":  # sizes left at their defaults fitted to the dataset, as `race` does
+        base = _fitted(base)
     opts = {k: v for k, v in (("ks", a.ks), ("sizes", a.sizes), ("per_class", a.per_class)) if v}
     opts["seeds"] = a.seeds
     if a.kind == "domain":
@@ -102,6 +105,17 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         return _sweep(a, base, opts, store, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _fitted(base):
+    from ..data import list_datasets, load_dataset
+    from ..training import fit_to_dataset
+
+    info = next((i for i in list_datasets() if i.name == base.dataset), None) or load_dataset(base.dataset).info
+    base, notes = fit_to_dataset(base, info)
+    for note in notes:
+        print(f"note: {note}")
+    return base
 
 
 def _sweep(a: argparse.Namespace, base, opts: dict, store, stop: threading.Event) -> int:
@@ -129,13 +143,15 @@ def _sweep(a: argparse.Namespace, base, opts: dict, store, stop: threading.Event
     print(format_table(a.kind, runs, opts.get("scores")))
     print(f"{len(runs)} of {total} races ({sum(r.reused for r in runs)} reused) in "
           f"{time.perf_counter() - t0:.1f}s" + ("  (stopped early)" if len(runs) < total else ""))
+    code = 0 if len(runs) == total else 130
     if a.csv:
-        to_csv(runs, a.csv)
-        print(f"wrote {a.csv}")
-    if a.json:
-        write_json_atomic(a.json, sweep_json(a.kind, runs, a.seeds, opts.get("scores")))
-        print(f"wrote {a.json}")
-    return 0 if len(runs) == total else 130
+        try:
+            to_csv(runs, a.csv)
+            print(f"wrote {a.csv}")
+        except OSError as e:  # after the work: say so, keep going to the JSON (and the store has every run)
+            print(f"error: {a.csv} could not be written ({os_reason(e)})", file=sys.stderr)
+            code = 1
+    return write_result(a.json, sweep_json(a.kind, runs, a.seeds, opts.get("scores")), code) if a.json else code
 
 
 def _compute(run) -> float:

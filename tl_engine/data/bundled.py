@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DataError
 from .imageset import DatasetInfo, ImageSet
+from .sizes import display_name, max_balanced, quotas
 from .uploads import PREFIX as UPLOAD_PREFIX
 
 __all__ = ["ASSETS", "Split", "list_datasets", "load_dataset", "split_balanced", "default_val_size", "max_balanced",
@@ -95,27 +96,17 @@ class Split:
     test_y: np.ndarray
 
 
-def max_balanced(counts: np.ndarray) -> int:
-    """Largest n for which a class-balanced draw (remainders on the first classes) fits in ``counts``."""
-    m = int(counts.min())
-    extra = np.flatnonzero(counts <= m)  # the first class that cannot give one more image stops the remainder
-    return len(counts) * m + (int(extra[0]) if len(extra) else len(counts))
-
-
 def default_val_size(ds: ImageSet) -> int:
-    """The validation draw a race uses unless told otherwise: VAL_SIZE, or all a balanced draw allows if less."""
-    return min(VAL_SIZE, max_balanced(np.bincount(ds.val_y, minlength=len(ds.info.classes))))
-
-
-def _quotas(n: int, n_classes: int) -> np.ndarray:
-    q = np.full(n_classes, n // n_classes)
-    q[: n % n_classes] += 1
-    return q
+    """The validation draw a race uses unless told otherwise: VAL_SIZE, fitted to the largest balanced draw (and
+    at least one image per class)."""
+    counts = np.bincount(ds.val_y, minlength=len(ds.info.classes))
+    return max(min(max(VAL_SIZE, len(counts)), max_balanced(counts)), 1)
 
 
 def _draw(y: np.ndarray, n: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
     # Each class is permuted in full and then cut, so a smaller draw is a subset of a larger one (same seed).
-    parts = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in enumerate(_quotas(n, n_classes))]
+    q = quotas(np.bincount(y, minlength=n_classes), n)
+    parts = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in enumerate(q)]
     idx = np.concatenate(parts)
     return idx[rng.permutation(len(idx))]  # mixed order: no batch holds a single class
 
@@ -124,16 +115,17 @@ def _check_size(what: str, n: int, y: np.ndarray, n_classes: int, name: str) -> 
     if n < n_classes:
         raise DataError(f"{what} {n} is smaller than the number of classes ({n_classes}) of {name!r}: "
                         f"use at least {n_classes}, one image per class.")
-    most = max_balanced(np.bincount(y, minlength=n_classes))
-    if n > most:
-        raise DataError(f"{what} {n} is larger than {name!r} allows for a class-balanced draw: "
-                        f"the maximum is {most}.")
+    if n > len(y):
+        most = max_balanced(np.bincount(y, minlength=n_classes))
+        raise DataError(f"{what} {n} is more than {name!r} has: {len(y):,} images (a class-balanced draw takes "
+                        f"at most {most:,}).")
 
 
 def split_balanced(ds: ImageSet, train_size: int, test_size: int, seed: int, val_size: int | None = None) -> Split:
     """Draw ``train_size``, ``val_size`` and ``test_size`` images from the train, validation and test splits.
 
-    Each class gets ``size // n_classes`` images and the first ``size % n_classes`` classes one more. The draw
+    Each class gets ``size // n_classes`` images and the first ``size % n_classes`` classes one more; a class with
+    fewer gives all it has and the others make up the rest (:func:`tl_engine.data.sizes.quotas`). The draw
     is deterministic for a seed. The validation and test draws depend only on (dataset, their size, seed), so
     every run of a sweep over train_size is chosen on the same validation images and scored on the same test
     images. The three splits of a dataset share no image, so neither do the three draws.
@@ -142,9 +134,9 @@ def split_balanced(ds: ImageSet, train_size: int, test_size: int, seed: int, val
         val_size: ``None`` means :func:`default_val_size`.
 
     Raises:
-        DataError: a size below the number of classes or above what the dataset holds (the maximum is named).
+        DataError: a size below the number of classes or above what the split holds (the maximum is named).
     """
-    n_classes, name = len(ds.info.classes), ds.info.name
+    n_classes, name = len(ds.info.classes), display_name(ds.info)
     val_size = default_val_size(ds) if val_size is None else val_size
     _check_size("train_size", train_size, ds.train_y, n_classes, name)
     _check_size("val_size", val_size, ds.val_y, n_classes, name)

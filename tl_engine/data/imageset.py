@@ -20,12 +20,14 @@ class DatasetInfo:
     name: str  # what --dataset takes: "fashion-mnist", or the path of user data
     title: str
     domain: str  # one short line: what the pictures show
-    n_train: int  # images in the train split = the largest possible train_size (if the classes are balanced)
+    n_train: int  # images in the train split = the largest possible train_size
     n_val: int
     n_test: int
     classes: tuple[str, ...]
     licence: str
-    source: str
+    source: str  # for an upload: the file name the person uploaded (what messages call it)
+    splits: str = ""  # one sentence: how the train / validation / test splits were made ("" = the dataset's own)
+    class_counts: tuple[tuple[int, ...], ...] = ()  # images per class in (train, val, test); () = not known
 
 
 @dataclass

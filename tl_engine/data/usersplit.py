@@ -19,6 +19,22 @@ FRACTIONS = {"val": VAL_FRACTION, "test": TEST_FRACTION}
 _WORDS = {"val": "validation", "test": "test"}
 
 
+def splits_sentence(folders: dict[str, str], carved: tuple[str, ...], unit: str = "folder") -> str:
+    """How the three splits were made, for the page and the CLI. ``folders``: split -> the user's folder (or
+    array) name that became it; ``carved``: the splits cut from train."""
+    pct = {s: f"{FRACTIONS[s]:.0%}" for s in carved}
+    if not folders.get("train"):
+        rest = f"{1 - sum(FRACTIONS[s] for s in carved):.0%}"
+        return (f"No train/ and test/ folders: each class was split {rest} / {pct['val']} / {pct['test']} into "
+                "training / validation / test images (fixed seed).")
+    if not carved:
+        return f"Your {folders['train']}, {folders['val']} and {folders['test']} {unit}s are used as they are."
+    test = folders["test"]
+    larger = " (the larger held-out set)" if not test.rstrip("/").lower().startswith("test") else ""
+    return (f"Your {test} {unit} is the test set{larger}; validation is {pct['val']} of each class of "
+            f"{folders['train']}, carved with a fixed seed.")
+
+
 def carve_sizes(n: int, carved: tuple[str, ...]) -> tuple[int, ...]:
     """Images per carved split for a class of ``n``: round(f·n), at least 1 each (the rest is train)."""
     return tuple(max(1, int(FRACTIONS[s] * n + 0.5)) for s in carved)

@@ -23,6 +23,8 @@ _EXPORTS = {
     "csv_text": "sweep",
     "curves_from_events": "verdicts",
     "domain_gains": "verdicts",
+    "gap_noise": "noise",
+    "noise_sentence": "noise",
     "plan": "sweep",
     "points": "sweep",
     "pts": "noise",

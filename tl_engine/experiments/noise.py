@@ -90,6 +90,20 @@ def compare(a: Sample, b: Sample, test_size: int | None = None, paired: bool = T
     return Gap(a.mean - b.mean, noise, source, n, test_size)
 
 
+def gap_noise(test_size: int, p: float = 0.5) -> float:
+    """The gap two strategies at accuracy ``p``, scored once on the same ``test_size`` images, must exceed to
+    count (the rule of :func:`compare` with one seed); largest at p = 0.5."""
+    one = Sample.accuracy({0: p}, test_size)
+    return compare(one, one).noise
+
+
+def noise_sentence(test_size: int) -> str:
+    """The test set's noise before any race, for the page and the CLI."""
+    return (f"Test set: {test_size:,} images. A gap between two strategies counts only above "
+            f"±{pts(gap_noise(test_size))} points at 50 % accuracy (±{pts(gap_noise(test_size, 0.9))} at 90 %): "
+            "2 binomial standard errors of the difference, the project's noise rule.")
+
+
 @dataclass(frozen=True)
 class Point:
     """One point of a sweep for one strategy, over the seeds that ran it."""

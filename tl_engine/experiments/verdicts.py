@@ -24,6 +24,7 @@ __all__ = ["STATUSES", "CLAIM", "CLAIM_SMALL", "CLAIM_LARGE", "Verdict", "Point"
 STATUSES: tuple[str, ...] = ("supported", "not supported", "inconclusive")
 CLAIM_SMALL, CLAIM_LARGE = 500, 5000
 CLAIM = "a pretrained model fine-tuned on 500 examples outperforms a model trained from scratch on 5,000"
+ONE_SEED = " One seed counts only the test set's noise: race 3 seeds before calling it a win."  # "leads", not "wins"
 
 
 @dataclass(frozen=True)
@@ -102,15 +103,16 @@ def compare_curves(curves: Mapping[int, Mapping[str, Sequence[float]]], test_siz
     ranked = sorted(strategies, key=lambda s: -samples[s].mean)  # stable: ties keep race order
     best, second = ranked[0], ranked[1]
     gap = compare(samples[best], samples[second], test_size)
-    of = f" (mean of {_seeds(len(curves))})" if len(curves) > 1 else ""
+    of = f" (mean of {_seeds(len(curves))})" if len(curves) > 1 else " (one seed)"
     a, b = pts(samples[best].mean), pts(samples[second].mean)
     rest = "".join(f"; {label(s)} {pts(samples[s].mean)} %" for s in ranked[2:])
     nums = {"epoch": at, "winner": best, "runner_up": second, "winner_acc": samples[best].mean,
             "runner_up_acc": samples[second].mean, "n_seeds": len(curves)}
     if gap.clear:
-        return _from_gap("supported", f"{label(best)} wins {when}{of}: {a} % test accuracy, {pts(gap.margin)} "
+        verb, after = ("wins", "") if len(curves) > 1 else ("leads", ONE_SEED)
+        return _from_gap("supported", f"{label(best)} {verb} {when}{of}: {a} % test accuracy, {pts(gap.margin)} "
                          f"points ahead of {label(second)} ({b} %), more than the noise ({gap.noise_words()})"
-                         f"{rest}.", gap, **nums)
+                         f"{rest}.{after}", gap, **nums)
     return _from_gap("inconclusive", f"Within noise, no winner {when}{of}: {label(best)} {a} % and "
                      f"{label(second)} {b} % differ by {pts(gap.margin)} points, inside the noise "
                      f"({gap.noise_words()}){rest}.", gap, **nums)

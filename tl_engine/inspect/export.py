@@ -9,14 +9,16 @@ bilinear resize to the race resolution (antialiased when shrinking), normalise w
 What travels with the weights: attributes ``m.classes`` (list of names), ``m.resolution``, ``m.mean``,
 ``m.std``, ``m.grey``, and the same as JSON in the file's extra file ``meta.json``. Loading needs only torch::
 
-    import numpy as np, torch
+    import warnings, numpy as np, torch
     from PIL import Image
+    warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)  # it still loads
     m = torch.jit.load("model.pt")
-    probs = m(torch.from_numpy(np.asarray(Image.open("photo.jpg").convert("RGB"))))
+    probs = m(torch.from_numpy(np.array(Image.open("photo.jpg").convert("RGB"))))
     print(m.classes[int(probs.argmax())], float(probs.max()))
 
 Note: torch 2.14 marks ``torch.jit`` as deprecated (FutureWarning) but still saves and loads these files;
-the warnings are silenced here, where they are expected.
+the warnings are silenced here, where they are expected, and in the README's snippet (run with ``-W error`` by
+tests/test_readme_snippet.py). ``np.array``, not ``np.asarray``: torch warns about a tensor of a read-only array.
 """
 
 from __future__ import annotations

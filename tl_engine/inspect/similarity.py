@@ -1,26 +1,8 @@
 """What ImageNet sees in a dataset: the pretrained network's own 1,000-class head run on a sample of its images.
 
-The score (0 to 1) is the geometric mean of two measurements on ``sample`` train/validation images (never test):
-
-- **confidence**: the ImageNet classifier's mean top-1 softmax probability. Near 1 when it is sure it sees one
-  of its 1,000 everyday things (a cat photo), near 0 when nothing in the picture looks like any of them.
-- **consistency**: the adjusted mutual information (AMI) between the dataset's true classes and the top-1
-  ImageNet labels: 1 when each class gets its own ImageNet label(s), 0 when the labels are no better than chance
-  at telling the classes apart (negative values, worse than chance, count as 0). AMI, not plain mutual
-  information, because with 200 images and dozens of distinct labels chance alone gives a high plain MI.
-
-Why both: ImageNet features help a new task when the network recognises the content (confidence) *and* its
-vocabulary already separates the task's classes (consistency). Handwritten digits are mostly "nematode" or
-"pick" whatever the digit (consistency 0.09); colour microscopy and fundus crops get labels that do follow the
-class but with low confidence (0.18). The geometric mean is 0 when either is 0.
-Measured on 200 images with MobileNetV2 (score, confidence, consistency): two-class crops of everyday photos
-(a test fixture) 0.65 (0.66, 0.64); textures 0.41 (0.32, 0.54); fashion-mnist 0.27 (0.32, 0.23); retina vs
-immunohistochemistry crops 0.25 (0.18, 0.35); animal-mnist 0.23 (0.20, 0.27); mnist 0.16 (0.28, 0.09).
-The score ranks datasets; it is not a probability. Consistency depends on the classes as well as on the
-images: the two-class fixtures above separate two very different scenes.
-
-Uncertainty: the score is an estimate from ``sample`` images; ``details`` carries its standard error (from
-random half-samples) and a 95 % interval, score ± 1.96 SE: ±0.01 (fixture crops) to ±0.06 (mnist) at 200 images.
+This module draws the sample, runs the network and caches the result; the score itself (confidence x
+separation, its interval and the guide's boundary :data:`SIMILAR_FROM`) is defined, with what was measured, in
+:mod:`tl_engine.inspect.simscore`.
 """
 
 from __future__ import annotations
@@ -36,15 +18,24 @@ import numpy as np
 from ..errors import DataError
 from ..models import SPECS
 from ..store import write_json_atomic
+from .simscore import (  # noqa: F401  (re-exported: the statistics live in simscore, this module measures)
+    GUIDE_WORDS,
+    SIMILAR_FROM,
+    adjusted_mutual_info,
+    combine,
+    guide_word,
+    score_from_predictions,
+    separation,
+)
 
 BACKBONES = tuple(SPECS)
-METHOD_VERSION = 1  # bump when the score's definition changes, so cached results stop matching
+METHOD_VERSION = 2  # bump when the score's definition changes, so cached results stop matching (2: separation)
 RESOLUTION = 224  # ImageNet's native scale: the 1,000-class head is only meaningful near it
 N_TOP = 10  # most frequent ImageNet labels reported
 N_EXAMPLES = 4  # example images per reported label
-N_HALVES = 200  # random half-samples for the standard error
-METHOD = ("geometric mean of the ImageNet head's mean top-1 confidence and the adjusted mutual information "
-          "between true classes and top-1 ImageNet labels")
+METHOD = ("geometric mean of the ImageNet head's mean top-1 confidence and the chance-corrected leave-one-out "
+          "nearest-class-mean accuracy on its 1,000 outputs (square roots of the probabilities)")
+
 
 
 @dataclass(frozen=True)
@@ -60,7 +51,7 @@ class Similarity:
     top_labels: tuple[TopLabel, ...]
     method: str
     n_images: int
-    details: dict = field(default_factory=dict)  # confidence, consistency, interval, per class, timing...
+    details: dict = field(default_factory=dict)  # confidence, separation, interval, per class, timing...
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,68 +61,6 @@ class Similarity:
         tops = tuple(TopLabel(t["label"], t["share"], tuple((s, int(i)) for s, i in t["examples"]))
                      for t in d["top_labels"])
         return cls(d["score"], tops, d["method"], d["n_images"], d.get("details", {}))
-
-
-# --- the measurements (numpy only) -------------------------------------------------------------------------
-
-
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
-
-
-def adjusted_mutual_info(a: np.ndarray, b: np.ndarray) -> float:
-    """AMI of two labelings (arithmetic-mean normalisation, as scikit-learn's default); 1.0 if both are constant.
-
-    The expected mutual information under random labelings with the same class sizes (the hypergeometric
-    model of Vinh, Epps & Bailey 2010) is subtracted, so unrelated labelings score about 0 at any sample size.
-    """
-    _, a = np.unique(a, return_inverse=True)
-    _, b = np.unique(b, return_inverse=True)
-    n = len(a)
-    table = np.zeros((a.max() + 1, b.max() + 1))
-    np.add.at(table, (a, b), 1)
-    ra, cb = table.sum(1), table.sum(0)
-    h_a, h_b = _entropy(ra), _entropy(cb)
-    if h_a == 0 and h_b == 0:
-        return 1.0
-    nz = table > 0
-    mi = float((table[nz] / n * np.log(n * table[nz] / np.outer(ra, cb)[nz])).sum())
-    # Expected MI: every cell (i, j) and every possible count k, vectorised over a (rows, cols, k) grid.
-    lf = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1)))])  # log k!
-    ai, bj = ra[:, None, None].astype(int), cb[None, :, None].astype(int)
-    k = np.arange(1, int(min(ra.max(), cb.max())) + 1)[None, None, :]
-    ok = (k >= np.maximum(1, ai + bj - n)) & (k <= np.minimum(ai, bj))
-    kk = np.where(ok, k, 1)
-    log_p = (lf[ai] + lf[bj] + lf[n - ai] + lf[n - bj] - lf[n] - lf[kk] - lf[np.clip(ai - kk, 0, n)]
-             - lf[np.clip(bj - kk, 0, n)] - lf[np.clip(n - ai - bj + kk, 0, n)])
-    term = kk / n * np.log(n * kk / (ai * bj)) * np.exp(log_p)
-    emi = float(np.where(ok, term, 0.0).sum())
-    denom = (h_a + h_b) / 2 - emi
-    return float((mi - emi) / denom) if abs(denom) > 1e-12 else 0.0
-
-
-def combine(confidence: float, consistency: float) -> float:
-    """The score: geometric mean of the two, each clipped to [0, 1]."""
-    return float(np.sqrt(np.clip(confidence, 0, 1) * np.clip(consistency, 0, 1)))
-
-
-def score_from_predictions(probs: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
-    """Confidence, consistency, score and its standard error from N×1000 softmax rows and true classes.
-
-    The standard error is half-sampling's: the spread of the score over random halves of the sample (drawn
-    without replacement). For averages a half's variance equals the full sample's, and unlike the ordinary
-    bootstrap it adds no duplicate images, which would inflate the agreement AMI measures.
-    """
-    top1, conf = probs.argmax(1), probs.max(1)
-    confidence, consistency = float(conf.mean()), adjusted_mutual_info(y, top1)
-    score = combine(confidence, consistency)
-    rng, n = np.random.default_rng([seed, 2]), len(y)
-    halves = [combine(conf[i].mean(), adjusted_mutual_info(y[i], top1[i]))
-              for i in (rng.permutation(n)[: n // 2] for _ in range(N_HALVES))]
-    se = float(np.std(halves))
-    return {"score": score, "confidence": confidence, "consistency": consistency, "score_se": se,
-            "score_low": max(0.0, score - 1.96 * se), "score_high": min(1.0, score + 1.96 * se)}
 
 
 # --- data, model and cache ----------------------------------------------------------------------------------
@@ -223,7 +152,7 @@ def measure(dataset: str, backbone: str = "mobilenet_v2", sample: int = 200, see
     Raises:
         DataError: the dataset cannot be loaded, or the sample holds fewer than two classes.
     """
-    from ..data import load_dataset
+    from ..data import display_name, load_dataset
     from ..models import spec
 
     spec(backbone)  # an unknown backbone is a ConfigError before any work
@@ -240,7 +169,7 @@ def measure(dataset: str, backbone: str = "mobilenet_v2", sample: int = 200, see
     x = np.stack([splits[s][1][i] for s, i in refs])
     y = np.array([splits[s][2][i] for s, i in refs], dtype=np.int64)
     if len(np.unique(y)) < 2:
-        raise DataError(f"{dataset!r}: the sample holds only one class; similarity needs at least two")
+        raise DataError(f"{display_name(ds.info)!r}: the sample holds only one class; similarity needs at least two")
     probs = imagenet_probs(x, backbone)
     result = _assemble(probs, y, refs, [n for n, _, _ in splits], ds.info.classes, seed)
     result.details["seconds"] = round(time.perf_counter() - start, 2)

@@ -138,6 +138,10 @@ def total_params(stages: Sequence[Stage], name: str, cfg: RunConfig = DEFAULT) -
     return body + trainable_params(stages, name, cfg.frozen_stages, cfg) if st.adapters else body + stages[-1].params
 
 
+# Other networks the look-inside views show beside the strategies, by their display names.
+OTHER_LABELS: dict[str, str] = {"imagenet": "ImageNet"}
+
+
 def label(name: str) -> str:
-    """Display name of a strategy ("finetune" -> "Fine-tune"); unknown names pass through."""
-    return STRATEGIES[name].label if name in STRATEGIES else name
+    """Display name of a strategy ("finetune" -> "Fine-tune", "imagenet" -> "ImageNet"); unknown names pass through."""
+    return STRATEGIES[name].label if name in STRATEGIES else OTHER_LABELS.get(name, name)

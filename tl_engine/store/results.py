@@ -12,8 +12,11 @@ fields it uses. Every stored run is therefore also indexed per strategy (:func:`
 :meth:`ResultStore.get` can answer a scratch-only config from any stored race that ran scratch with the same
 settings.
 
-A damaged file is a :class:`~tl_engine.errors.StoreError` (a message, not a traceback): callers then run
-without reuse.
+A damaged file, a full disk or a read-only folder is a :class:`~tl_engine.errors.StoreError` (a message that
+names no server path and tells the three apart: deleting the file is advice for damage only), and callers run
+without reuse. One unreadable row (written by something else, or cut short) is skipped and counted, never the
+end of the page: :meth:`ResultStore.all_counted`. The file is private to the server's user (0600, in a folder
+made 0700): upload ids in it open other people's uploads.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from pathlib import Path
 from ..config import NUM_STAGES, RACER_KNOBS, RaceResult, RunConfig
 from ..errors import StoreError
 from ..models import STRATEGIES
-from .files import file_stamp
+from .files import file_stamp, is_disk_full, os_reason
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ENV = "TL_RACE_DATA"  # folder that holds results.sqlite (default: data/ in the repo, git-ignored)
 FILE_NAME = "results.sqlite"
 BUSY_SECONDS = 30.0  # a writer waits this long for another writer's transaction before giving up
+FULL_BYTES = 2**20  # an I/O error with less than this free on the store's disk is a full disk
 KEY_VERSION = 3  # bump if what a config means changes, so old results stop matching (3: paired streams)
 
 SCHEMA = """
@@ -117,30 +121,32 @@ class ResultStore:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # The database was deleted: its leftover WAL must not be replayed into the new, empty file.
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         try:
+            self._create()
             con = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)  # we BEGIN explicitly
-        except sqlite3.Error as e:
-            raise StoreError(f"The results store {self.path} cannot be opened ({e}); results are not reused. "
-                             "Delete the file to start a new, empty store.") from e
+        except (OSError, sqlite3.Error) as e:
+            raise _store_error(e, self.path.parent) from e
         try:
             con.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
             _wal(con)
             con.execute("PRAGMA foreign_keys = ON")
             con.executescript(SCHEMA)
             yield con
-        except sqlite3.DatabaseError as e:
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise StoreError(f"The results store {self.path} stayed locked by another process for "
-                                 f"{BUSY_SECONDS:.0f} s; results are not reused this time.") from e
-            raise StoreError(f"The results store {self.path} is damaged ({e}); results are not reused. "
-                             "Delete the file to start a new, empty store.") from e
+        except (OSError, sqlite3.DatabaseError) as e:
+            raise _store_error(e, self.path.parent) from e
         finally:
             con.close()
+
+    def _create(self) -> None:
+        """The folder (0700 when made here) and an empty file (0600), before SQLite makes it world-readable."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():
+            # The database was deleted: its leftover WAL must not be replayed into the new, empty file.
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite copies its mode to -wal/-shm
+        elif self.path.stat().st_mode & 0o077 and os.access(self.path, os.W_OK):
+            os.chmod(self.path, 0o600)  # made by an older version: upload ids inside are nobody else's
 
     def put(self, result: RaceResult, kind: str = "race") -> str:
         """Store a finished race in one transaction; returns its id.
@@ -174,26 +180,32 @@ class ResultStore:
         """
         with self._db() as con:
             row = con.execute("SELECT * FROM races WHERE id = ?", (config_id(cfg),)).fetchone()
-            if row is not None:
-                return _record(row)
+            if row is not None and (exact := _record(row)) is not None:
+                return exact
             sources = {}
             for s in cfg.strategies:
-                hit = con.execute("SELECT r.* FROM strategy_races k JOIN races r ON r.id = k.race_id "
-                                  "WHERE k.key = ? ORDER BY r.created_at DESC LIMIT 1",
-                                  (strategy_key(cfg, s),)).fetchone()
+                hits = con.execute("SELECT r.* FROM strategy_races k JOIN races r ON r.id = k.race_id "
+                                   "WHERE k.key = ? ORDER BY r.created_at DESC", (strategy_key(cfg, s),))
+                hit = next((rec for rec in map(_record, hits) if rec is not None), None)  # newest readable
                 if hit is None:
                     return None
-                sources[s] = _record(hit)
+                sources[s] = hit
         return _assemble(cfg, sources)
 
     def all(self, kind: str | None = None) -> list[RaceResult]:
-        """Every stored race (optionally only those a given sweep kind or "race" produced), oldest first."""
+        """Every readable stored race (optionally only those a given sweep kind or "race" produced), oldest first."""
+        return self.all_counted(kind)[0]
+
+    def all_counted(self, kind: str | None = None) -> tuple[list[RaceResult], int]:
+        """:meth:`all`, and how many stored rows could not be read (skipped)."""
         with self._db() as con:
             if kind is None:
                 rows = con.execute("SELECT * FROM races ORDER BY created_at, id").fetchall()
             else:
                 rows = con.execute("SELECT * FROM races WHERE kind = ? ORDER BY created_at, id", (kind,)).fetchall()
-        return [_record(r) for r in rows]
+        records = [_record(r) for r in rows]
+        good = [r for r in records if r is not None]
+        return good, len(records) - len(good)
 
     def stamp(self) -> tuple:
         """Changes whenever a race is written (the database and its WAL file), so a page can keep :meth:`all`
@@ -220,9 +232,46 @@ def _wal(con: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
-def _record(row: tuple) -> RaceResult:
+def _record(row: tuple) -> RaceResult | None:
+    """The race of one row, or None when the row cannot be read (bad JSON, ``{}``, fields of another version)."""
     run_id, kind, result, created = row
-    return RaceResult.from_dict(json.loads(result), id=run_id, kind=kind, created_at=created)
+    try:
+        return RaceResult.from_dict(json.loads(result), id=run_id, kind=kind, created_at=created)
+    except Exception:  # noqa: BLE001 (a row written by something else: skipped and counted, never a crash)
+        return None
+
+
+def _free_bytes(folder: Path | None) -> int | None:
+    try:
+        st = os.statvfs(folder) if folder is not None else None
+    except OSError:
+        return None
+    return None if st is None else st.f_bavail * st.f_frsize
+
+
+def _store_error(e: Exception, folder: Path | None = None) -> StoreError:
+    """Why the store failed, told apart (full disk, read-only or locked, damaged), with no server path.
+
+    SQLite often reports a full disk as a plain I/O error (SQLITE_IOERR_WRITE on a full tmpfs, seen here), so an
+    I/O error on a disk with less than :data:`FULL_BYTES` free counts as a full disk.
+    """
+    name = getattr(e, "sqlite_errorname", "")
+    what = "The results store (results.sqlite in $TL_RACE_DATA)"
+    free = _free_bytes(folder) if name.startswith("SQLITE_IOERR") else None
+    if is_disk_full(e) or name == "SQLITE_FULL" or (free is not None and free < FULL_BYTES):
+        return StoreError(f"{what} cannot be written: the disk is full. The stored races are fine; new ones are "
+                          "not kept until space is freed on the server.")
+    if isinstance(e, OSError) or name in ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH"):
+        why = os_reason(e) if isinstance(e, OSError) else "it or its folder is read-only or not writable"
+        return StoreError(f"{what} cannot be opened or written ({why}); results are not reused or kept this time.")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(e):
+        return StoreError(f"{what} stayed locked by another process for {BUSY_SECONDS:.0f} s; results are not "
+                          "reused this time.")
+    if name.startswith("SQLITE_IOERR"):
+        return StoreError(f"{what} could not be read or written (a disk error: {e}); results are not reused this "
+                          "time.")
+    return StoreError(f"{what} is damaged ({e}); results are not reused. Delete the file to start a new, empty "
+                      "store.")
 
 
 def _assemble(cfg: RunConfig, sources: dict[str, RaceResult]) -> RaceResult:

@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 
 from ..config import KNOWN_STRATEGIES, NUM_STAGES, RunConfig
-from ..data import DatasetInfo
+from ..data import DatasetInfo, balanced_max, display_name, draw_note, fitted_size
 from ..errors import ConfigError
 from ..models import spec
 
@@ -60,16 +60,25 @@ def _int_in(what: str, v: object, lo: int, hi: int, unit: str = "") -> None:
 
 def fit_to_dataset(cfg: RunConfig, info: DatasetInfo, defaults: RunConfig = DEFAULTS
                    ) -> tuple[RunConfig, list[str]]:
-    """Shrink sizes left at their defaults to what a (small, user's) dataset holds, saying so.
+    """Fit sizes left at their defaults to the dataset: at least one image per class, at most the largest
+    class-balanced draw (so unequal classes race balanced), saying so.
 
-    A size the person chose explicitly is never changed: if it does not fit, the class-balanced draw
-    says so with the maximum. Returns the config to run and one note per change.
+    A size the person chose explicitly is never changed: one above the balanced maximum draws what the classes
+    have (a note says which gave all they have); one above the split's image count fails in the draw, naming it.
+    Returns the config to run and one note per change.
     """
     notes, changes = [], {}
-    for field, n in (("train_size", info.n_train), ("val_size", info.n_val), ("test_size", info.n_test)):
-        asked = getattr(cfg, field)
-        if asked == getattr(defaults, field) and asked > n:
-            changes[field] = n
-            notes.append(f"{info.name} has {n:,} {field.split('_')[0]} images, fewer than the default "
-                         f"{asked:,}: using all {n:,}.")
+    for field, split in (("train_size", "train"), ("val_size", "val"), ("test_size", "test")):
+        asked, word = getattr(cfg, field), field.split("_")[0]
+        if asked == getattr(defaults, field):
+            fitted = fitted_size(info, split, asked)
+            if fitted != asked:
+                changes[field] = fitted
+                most = balanced_max(info, split)
+                why = (f"at least one per class ({fitted:,})" if fitted > asked else
+                       f"all {fitted:,} it has" if most == getattr(info, f"n_{split}") else
+                       f"the largest class-balanced draw ({fitted:,} of its {getattr(info, f'n_{split}'):,})")
+                notes.append(f"{display_name(info)}: the default {asked:,} {word} images does not fit; using {why}.")
+        elif (note := draw_note(info, split, asked)) is not None:
+            notes.append(f"{display_name(info)}: {note}")
     return (replace(cfg, **changes) if changes else cfg), notes

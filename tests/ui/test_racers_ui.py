@@ -129,3 +129,16 @@ def test_every_racer_has_a_cost_for_the_queue_estimate():
 
     costs = {s: run_cost(dataclasses.replace(RunConfig(), strategies=(s,))) for s in KNOWN_STRATEGIES}
     assert costs["frozen"] == costs["pixels"] < costs["lora"] == costs["finetune"] < costs["scratch"]
+
+
+def test_delta_theta_views_take_racers_with_fewer_stages():
+    from tl_ui.inside_charts import delta_theta_caption, delta_theta_figure
+
+    full = {n: 0.0 for n in ("stem", "s2", "s3", "s4")} | {"s5": 0.1, "s6": 0.2, "s7": 0.3, "head": 0.5}
+    delta = {"pixels": {"head": 0.7}, "early": {"stem": 0.0, "s2": 0.0, "s3": 0.0, "head": 0.4}, "finetune": full}
+    fig = delta_theta_figure(delta, 4)
+    assert list(fig.data[0].x) == list(full) and fig.data[0].y[-1] == 0.7 and fig.data[0].y[0] is None
+    assert list(fig.data[1].y[:3]) == [0.0, 0.0, 0.0] and fig.data[1].y[4] is None
+    text = delta_theta_caption(delta)
+    assert "Pixels: no pretrained body; its classifier moved by Δθ = 0.70." in text
+    assert "Early layers: Δθ is exactly 0 in all 3 stages" in text

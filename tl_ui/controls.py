@@ -11,14 +11,14 @@ from typing import Any
 
 import streamlit as st
 
-from tl_engine.config import BACKBONE_NAMES, NUM_STAGES
+from tl_engine.config import BACKBONE_NAMES, KNOWN_STRATEGIES, MAX_RACERS, NUM_STAGES
 from tl_engine.data import DatasetInfo, Upload, draw_note, is_upload, load_meta
 from tl_engine.errors import DataError
 from tl_engine.experiments import noise_sentence
 from tl_ui import keys
 from tl_ui import settings as S
 from tl_ui.safe_text import md, one_line
-from tl_ui.style import backbone_label, plural
+from tl_ui.style import backbone_label, label, plural
 from tl_ui.upload import uploader
 
 W = keys.WIDGET_PREFIX
@@ -27,7 +27,7 @@ W = keys.WIDGET_PREFIX
 def _seed_widgets(values: dict[str, Any]) -> None:
     """Give each widget its value before it is drawn (only where Streamlit has none)."""
     for k, v in values.items():
-        st.session_state.setdefault(W + k, v)
+        st.session_state.setdefault(W + k, list(v) if isinstance(v, tuple) else v)  # a multiselect holds a list
 
 
 def remember(up: Upload, select: bool = True) -> None:
@@ -85,6 +85,13 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
                          f"{info.n_test:,} test images · {len(info.classes)} classes")
     sb.selectbox("Backbone (ImageNet-pretrained)", list(BACKBONE_NAMES), key=W + "backbone",
                  format_func=backbone_label)
+    racers = sb.multiselect(f"Racers (up to {MAX_RACERS})", list(KNOWN_STRATEGIES), key=W + "strategies",
+                            max_selections=MAX_RACERS, format_func=label,
+                            help="Scratch, Frozen and Fine-tune are the classic three. Head first trains the new "
+                                 "head alone, then unfreezes; LoRA adds small adapters beside locked weights; Early "
+                                 "layers uses only the first stages; Pixels is the no-network baseline.")
+    if not racers:
+        sb.caption("No racer picked: the race runs the default three.")
 
     fit_sizes(info)
     n = size_control(sb, "Training images (target data)", S.train_options(info), "train_size")
@@ -99,7 +106,13 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
         st.select_slider("Resolution (pixels)", S.RESOLUTIONS, key=W + "resolution")
         lr = dict(options=S.LEARNING_RATES, format_func=lambda v: f"{v:g}")
         st.select_slider("Learning rate, new head", key=W + "lr_head", **lr)
-        st.select_slider("Learning rate, fine-tuned stages", key=W + "lr_body", **lr)
+        st.select_slider("Body learning rate (× the head's)", S.BODY_MULTIPLES, key=W + "body_x",
+                         format_func=lambda v: f"{v:g}×",
+                         help="Fine-tune's pretrained stages and LoRA's adapters learn at this multiple of the head's "
+                              "rate; head first uses a tenth of it. 10× pushes fine-tune into forgetting ImageNet "
+                              "(see the ImageNet agreement after a race).")
+        st.select_slider("LoRA rank r", S.LORA_RANKS, key=W + "lora_rank",
+                         help="Rank of LoRA's adapters: more rank, more trainable parameters.")
         st.select_slider("Learning rate, from scratch", key=W + "lr_scratch", **lr)
         st.toggle("Augment (random shifts of ±6 % and zoom 0.9–1.1×)", key=W + "augment")
         st.number_input("Seed", 0, S.MAX_SEED, step=1, key=W + "seed")

@@ -152,7 +152,9 @@ async def run(a, work: Path) -> dict:
                           f"client {res['client_cpu_seconds']:.1f} s", flush=True)
             out["rounds"].append(row)
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps({**out, "partial": "the loads only: written before the races"}, indent=1))
+        a.out.write_text(json.dumps({**out, "partial": "the loads only: written before the races",
+                                     "when": time.strftime("%Y-%m-%d %H:%M"), "loadavg_now": os.getloadavg()},
+                                    indent=1))
         if a.race:
             out["races"] = [{"query": a.race_query, "front_first": bool(a.front_first ^ (i % 2)), "seed_offset": i,
                              **await race_pair(direct, front, 1800, a.race_query, who, bool(a.front_first ^ (i % 2)),

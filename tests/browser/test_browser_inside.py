@@ -223,4 +223,5 @@ def test_a_photo_from_the_camera_gets_predictions(page):
     _open_tab(page, "Try your photo")
     table = _figure(page, type_="table")["data"][0]
     preds = table["meta"]["predictions"]
-    assert set(preds) == {"scratch", "frozen", "finetune"} and all(len(v) == 3 for v in preds.values()), preds
+    assert set(preds) == {"scratch", "frozen", "finetune", "imagenet"}, preds  # ImageNet's own top 3 beside them
+    assert all(len(v) == 3 for v in preds.values()), preds

@@ -24,10 +24,11 @@ from tl_engine.experiments import (
     domain_gains,
     plan,
     points,
+    run_cost,
     sweep_verdict,
     swept_value,
 )
-from tl_engine.store import ResultStore
+from tl_engine.store import ResultStore, Timings
 from tl_ui import experiment_charts as charts
 from tl_ui import jobs, keys
 from tl_ui.safe_text import md, one_line
@@ -65,6 +66,17 @@ EXPERIMENTS = {
 @st.cache_resource(show_spinner=False)
 def datasets() -> list:
     return list_datasets()
+
+
+def _sweep_estimate(grid: list[RunConfig]) -> tuple[float | None, int]:
+    """Seconds the races of ``grid`` not in the results store should take here, from measured races."""
+    timings = Timings()
+    try:
+        store = ResultStore()
+        todo = [c for c in grid if store.get(c) is None]
+    except StoreError:
+        todo = grid
+    return timings.estimate("race", sum(run_cost(c) for c in todo)), timings.count("race")
 
 
 def dataset_title(name: str) -> str:
@@ -172,7 +184,7 @@ def results() -> None:
                  f"{backbone_label(b.backbone)}, {plural(b.epochs, 'epoch')}"
                  + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
     if snap.status == "error":
-        st.error(snap.error)
+        st.error(md(snap.error, limit=1000))
     if snap.status == "queued":
         wait = "" if snap.eta_seconds is None else f" · about {charts.fmt_duration(snap.eta_seconds)} to wait"
         st.info(f"Queued: position {snap.queue_position}{wait}. The server runs a few jobs at a time so that "
@@ -224,7 +236,7 @@ def main() -> None:
             st.warning(md(e, limit=1000))
             stored = 0
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("sweep")
     active = bool(snap and snap.active)
@@ -232,7 +244,8 @@ def main() -> None:
     c1.button("▷ Run experiment", type="primary", disabled=active, on_click=jobs.start_sweep, args=(kind, cfg, opts),
               width="stretch")
     c2.button("Stop", disabled=not active, on_click=jobs.stop, args=("sweep",), width="stretch", key="xp_stop")
-    c3.caption(f"{len(grid)} races, {stored} already in the results store")
+    c3.caption(f"{len(grid)} races, {stored} already in the results store · "
+               + charts.estimate_text(*_sweep_estimate(grid)))
     # One fragment; run_every is computed on every full run: polling while the job is active, never when idle.
     every = jobs.poll_plan(snap)
 

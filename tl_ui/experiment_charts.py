@@ -49,14 +49,25 @@ def fmt_duration(seconds: float) -> str:
 
 
 def progress_text(p: Progress) -> str:
-    """The progress bar's caption: runs done of total, how many were reused, the time left."""
+    """The progress bar's caption: runs done of total, how many were reused, the time left (measured: by this
+    sweep's own races, or before its first epoch by races measured earlier on this machine)."""
     text = f"{p.done} of {p.total} runs"
     if p.reused:
         text += f" · {p.reused} reused from the store"
     if p.done < p.total:
         left = p.seconds_left
-        text += " · estimating time left…" if left is None else f" · about {fmt_duration(left)} left"
+        text += (" · estimating time left (no race measured on this machine yet)…" if left is None
+                 else f" · about {fmt_duration(left)} left")
     return text
+
+
+def estimate_text(seconds: float | None, measured: int) -> str:
+    """What a sweep (or any work) should take here: from ``measured`` earlier runs, or "not measured yet"."""
+    if seconds is None or measured == 0:
+        return "time not measured on this machine yet: the first race gives the estimate"
+    if seconds <= 0:
+        return "nothing to train: every race is in the results store"
+    return f"about {fmt_duration(seconds)} on this machine (from {measured} measured run{'s' if measured != 1 else ''})"
 
 
 def verdict_title(question: str, verdict: Verdict | None) -> str | None:

@@ -14,8 +14,11 @@ from tl_engine.config import RunConfig
 from tl_engine.data import DatasetInfo, load_dataset
 from tl_engine.errors import UserError
 from tl_engine.inspect import SIMILAR_FROM, Similarity, example_images, guide_word, measure, similarity
-from tl_engine.store import file_stamp
-from tl_ui import previews
+from tl_engine.store import Timings, file_stamp
+from tl_ui import previews, timing
+from tl_ui.safe_text import md, one_line
+
+SAMPLE = 200  # images measure() runs by default (its ``sample``)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -47,19 +50,21 @@ def imagenet_view(cfg: RunConfig, info: DatasetInfo) -> None:
         try:
             sim = measured(cfg.dataset, cfg.backbone)
         except UserError as e:
-            st.error(str(e))
+            st.error(md(e, limit=1000))
             return
         if sim is None:
             st.caption("Runs the pretrained network with its original 1,000-class ImageNet head on 200 training "
                        "and validation images (never test images) and scores how confidently it recognises "
                        "them and how well its outputs tell your classes apart: 0 = not at all, 1 = perfectly.")
-            if not st.button("Measure (about half a minute)", key="tl_measure_sim"):
+            kind = f"similarity:{cfg.backbone}"  # seconds per image, measured on this machine (tl_ui.timing)
+            if not st.button(timing.button_label("Measure", Timings().estimate(kind, SAMPLE)), key="tl_measure_sim"):
                 return
             try:
-                with st.spinner("Running the ImageNet classifier…"):
-                    sim = measure(cfg.dataset, cfg.backbone)
+                sim = timing.run_timed(lambda: measure(cfg.dataset, cfg.backbone, sample=SAMPLE), kind, SAMPLE,
+                                       f"Running the ImageNet classifier on {SAMPLE} images",
+                                       record=lambda s: not s.details.get("cached"))
             except UserError as e:
-                st.error(str(e))
+                st.error(md(e, limit=1000))
                 return
         _show(sim, cfg)
 
@@ -76,6 +81,7 @@ def _show(sim: Similarity, cfg: RunConfig) -> None:
         st.markdown(f"ImageNet says **{top.label}** for {top.share:.0%} of the sample; its most confident cases:")
         st.image(row)
     if d.get("per_class"):
-        st.dataframe(pd.DataFrame(d["per_class"]).rename(columns={
+        rows = [{**r, "class": one_line(r.get("class", ""))} for r in d["per_class"]]  # a folder name: one line
+        st.dataframe(pd.DataFrame(rows).rename(columns={
             "class": "your class", "n": "images", "label": "ImageNet's usual label", "share": "share"}),
             hide_index=True, width="stretch")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from browser_support import OUT, RACE_POINTS_JS, TINY, chromium, start_race, streamlit_server, wait_idle
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tl_engine.data.uploads import PREFIX as UPLOAD_PREFIX
 from tl_ui.builder import MIN_PER_CLASS, SHOT_SIZE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -106,6 +108,9 @@ def test_builder_camera_classes_race_download_and_upload_again(server, tmp_path)
 
         page.get_by_role("button", name="▷ Race on these").click()
         wait_idle(page)
+        query = parse_qs(urlsplit(page.url).query)  # a copied link must open this race, not the one before
+        assert query["dataset"][0].startswith(UPLOAD_PREFIX), page.url
+        assert query["train"][0] != "20", page.url  # TINY's 20 images: the new dataset has its own sizes
         start_race(page)
         counts = page.evaluate(RACE_POINTS_JS)
         page.screenshot(path=str(OUT / "builder-race.png"))

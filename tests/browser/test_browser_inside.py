@@ -223,5 +223,9 @@ def test_a_photo_from_the_camera_gets_predictions(page):
     _open_tab(page, "Try your photo")
     table = _figure(page, type_="table")["data"][0]
     preds = table["meta"]["predictions"]
-    assert set(preds) == {"scratch", "frozen", "finetune", "imagenet"}, preds  # ImageNet's own top 3 beside them
+    # The three trained networks, and beside them ImageNet's own network with its 1,000 classes.
+    assert set(preds) == {"scratch", "frozen", "finetune", "imagenet"}, preds
     assert all(len(v) == 3 for v in preds.values()), preds
+    from tl_engine.inspect.similarity import imagenet_categories
+
+    assert {c for c, _ in preds["imagenet"]} <= set(imagenet_categories()), preds  # ImageNet's own labels

@@ -69,6 +69,13 @@ def _wait_points(page, want: list[int], timeout: float = 480) -> list[int] | Non
     return counts
 
 
+def _wait_enabled(page, name: str, timeout: float = 300) -> bool:
+    button, deadline = page.get_by_role("button", name=name), time.time() + timeout
+    while not button.is_enabled() and time.time() < deadline:
+        page.wait_for_timeout(250)
+    return button.is_enabled()
+
+
 def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sentence(server):
     urls: list[str] = []
     with chromium(viewport=VIEWPORT) as ctx:
@@ -76,10 +83,13 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         page = ctx.new_page()
         page.goto(server + "/" + RACE)
         start_race(page)
+        _wait_enabled(page, TRAIN)  # the job has ended (its networks saved) and the race is in the store
         wait_idle(page)
         bars, toggle = page.evaluate(BAR_TITLES_JS), page.evaluate(TOGGLE_JS)
-        page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
-        page.screenshot(path=str(OUT / "teacher-result-1280.png"), full_page=True)
+        page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].find(
+            p => ((p.layout && p.layout.annotations) || []).some(a => (a.text || '').includes('trainable'))
+        ).scrollIntoView()""")
+        page.screenshot(path=str(OUT / "teacher-result-1280.png"))
 
         # The same race again, in a new tab: answered from the store; "Race it live" trains it again.
         live = ctx.new_page()
@@ -95,17 +105,13 @@ def test_no_request_leaves_the_machine_bars_fit_and_race_it_live_runs_to_its_sen
         wait_idle(live)
         live.get_by_role("button", name="▷ Race it live").click()
         # The whole page reran: the race is active, so Stop is enabled and polling has started.
-        stop = live.get_by_role("button", name="Stop")
-        deadline = time.time() + 60
-        while not stop.is_enabled() and time.time() < deadline:
-            live.wait_for_timeout(250)
-        stop_enabled = stop.is_enabled()
+        stop_enabled = _wait_enabled(live, "Stop", 60)
         seen = _wait_points(live, [2, 2, 2])
         live.locator(".tl-verdict").wait_for(timeout=120_000)
         wait_idle(live)
         live.screenshot(path=str(OUT / "teacher-race-live.png"))
         sentence = _verdict(live)
-        train_enabled = live.get_by_role("button", name=TRAIN).is_enabled()
+        train_enabled = _wait_enabled(live, TRAIN)  # the job ended: the page reran once and re-enabled it
         reused_note = live.get_by_text("This exact race already ran").count()
 
     assert not _outside(urls), f"requests left the machine: {sorted(set(_outside(urls)))}"
@@ -139,7 +145,7 @@ def test_a_stopped_race_shows_one_epoch_everywhere(server):
         page.get_by_role("button", name="Stop").click()
         page.locator(".tl-verdict").wait_for(timeout=120_000)
         wait_idle(page)
-        page.screenshot(path=str(OUT / "teacher-stopped.png"), full_page=True)
+        page.screenshot(path=str(OUT / "teacher-stopped.png"))
         final = page.evaluate(RACE_POINTS_JS)
         cards = page.locator(".tl-counter").all_inner_texts()
         sentence = _verdict(page)

@@ -93,7 +93,8 @@ def test_progress_text_and_durations():
     assert charts.fmt_duration(4000) == "1 h 06 min"
     assert charts.progress_text(Progress(3, 9, 1, 0.4, 150, None)) == (
         "3 of 9 runs · 1 reused from the store · about 2 min 30 s left")
-    assert charts.progress_text(Progress(0, 9, 0, 0.0, None, None)) == "0 of 9 runs · estimating time left…"
+    assert charts.progress_text(Progress(0, 9, 0, 0.0, None, None)) == (
+        "0 of 9 runs · estimating time left (no race measured on this machine yet)…")
     assert charts.progress_text(Progress(9, 9, 0, 1.0, 0.0, None)) == "9 of 9 runs"
 
 

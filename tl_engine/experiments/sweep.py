@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..config import NUM_STAGES, STRATEGY_NAMES, EpochResult, RaceResult, RunConfig, StrategySummary
 from ..errors import ConfigError
+from ..store import Timings
 from ..training import validate
 from .noise import Point
 from .verdicts import Verdict, best_k, claim_500_vs_5000, domain_gains, domain_verdict
@@ -141,8 +142,9 @@ class Progress:
 
 def run_cost(cfg: RunConfig) -> float:
     """Rough relative cost of a race (images × trained share of the network), for the time-left estimate."""
-    share = {"scratch": 1.0, "frozen": 0.1, "finetune": max(0.1, (NUM_STAGES - cfg.frozen_stages) / NUM_STAGES)}
-    return cfg.epochs * cfg.train_size * sum(share[s] for s in cfg.strategies) + cfg.test_size
+    body = max(0.1, (NUM_STAGES - cfg.frozen_stages) / NUM_STAGES)  # gradual and LoRA run stages k..6 too
+    share = {"scratch": 1.0, "finetune": body, "gradual": body, "lora": body}  # the rest: a head on a cache
+    return cfg.epochs * cfg.train_size * sum(share.get(s, 0.1) for s in cfg.strategies) + cfg.test_size
 
 
 def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event | None = None,
@@ -167,6 +169,7 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
     cached = [store.get(c) if store is not None else None for c in configs]
     costs = [0.0 if hit else run_cost(c) for c, hit in zip(configs, cached)]
     clock = {"cost": 0.0, "seconds": 0.0}  # fresh work done so far and the compute seconds it took
+    prior = Timings.beside(store.path).rate("race") if getattr(store, "path", None) else None  # before 1st epoch
     data_key, data = None, None
 
     def report(i: int, part: float, reused: int, partial_cost: float = 0.0, partial_s: float = 0.0) -> None:
@@ -174,7 +177,8 @@ def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event 
             return
         left = sum(costs[i:]) - partial_cost
         done_cost, done_s = clock["cost"] + partial_cost, clock["seconds"] + partial_s
-        eta = left / done_cost * done_s if done_cost > 0 and left > 0 else (0.0 if left <= 0 else None)
+        rate = done_s / done_cost if done_cost > 0 else prior  # seconds per cost unit, measured on this machine
+        eta = 0.0 if left <= 0 else None if rate is None else left * rate
         on_run(Progress(i, len(configs), reused, (i + part) / len(configs), eta,
                         configs[i] if i < len(configs) else None))
 

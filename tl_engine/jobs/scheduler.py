@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..config import RaceResult, RunConfig
 from ..errors import StoreError
-from ..store import ResultStore, config_id
+from ..store import ResultStore, Timings, config_id
 from ..training import usable_cpus
 from .backends import Backend, backend_name, make_backend
 from .model_folders import ModelFolders
@@ -58,9 +58,7 @@ class Scheduler:
         self.backend_name = backend or backend_name()
         self._backend: Backend = make_backend(self.backend_name)
         self.models = ModelFolders()
-        self._lock = threading.Lock()
-        self._jobs: dict[str, Job] = {}
-        self._queue: deque[str] = deque()
+        self._lock, self._jobs, self._queue = threading.Lock(), {}, deque()  # job id -> Job; queued job ids
         self._slots: list[str | None] = [None] * self.workers  # job id holding each slot (until its "end")
         self._by_key: dict[tuple, str] = {}  # joinable (queued or running, not stopping) jobs
         self._durations: list[tuple[float, float]] = []  # (cost, seconds) of finished fresh races
@@ -287,6 +285,8 @@ class Scheduler:
         if job.status == "done" and job.started_at is not None:
             self._durations.append((job.cost(), job.finished_at - job.started_at))
             del self._durations[:-50]
+            if not job.reused_from:  # on disk too: the pages' estimates of work not yet queued (store/timings.py)
+                Timings.beside(self.store.path).record("race", job.cost(), job.finished_at - job.started_at)
 
     def _prune_models(self) -> None:
         with self._lock:

@@ -55,7 +55,7 @@ def page() -> AppTest:
 def assert_whole(at: AppTest) -> None:
     """No exception, and the sections below the preview were drawn."""
     assert not at.exception, [e.value for e in at.exception]
-    assert "The three strategies" in [s.value for s in at.subheader]
+    assert "The racers" in [s.value for s in at.subheader]
     assert at.get("image"), "the preview grid was not drawn"
 
 

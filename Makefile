@@ -26,7 +26,7 @@ class: setup caddy
 
 caddy:
 	@command -v caddy >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy; \
+	  if [ "$$(id -u)" = 0 ]; then export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq caddy; \
 	  else echo "make class needs the web server Caddy: run  sudo apt-get install -y caddy"; exit 1; fi; }
 
 lint: setup

@@ -66,6 +66,16 @@ def image_zip(path: Path, image: bytes, n: int, ext: str, good: int = 0) -> Path
     return path
 
 
+def colour_flood(path: Path, n: int, seed: int = 0) -> Path:
+    """``n`` one-pixel PNGs of different colours in two classes (each a 128 × 128 × 3 array once decoded)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.new("RGB", (1, 1), (i % 256, (i // 256 + seed) % 256, 200)).save(buf, "PNG")
+            zf.writestr(f"flood/{'ab'[i % 2]}/{i}.png", buf.getvalue())
+    return path
+
+
 def make_images(root: Path) -> dict[str, Callable[[], Path]]:
     """The costly-image inputs by name (as :func:`benchmarks.hostile_files.make_all`), each a zip under root."""
     return {
@@ -76,4 +86,5 @@ def make_images(root: Path) -> dict[str, Callable[[], Path]]:
         "100 RGBA PNGs at the cost cap": lambda: image_zip(root / "rgba_flood.zip", flat_png(
             3500, 3500, 90, rgba=True), 100, "png", good=4),
         "21,000 one-pixel PNGs": lambda: png_flood(root, 21_000),
+        "16,384 one-pixel colour PNGs": lambda: colour_flood(root / "colour_flood.zip", 16_384),
     }

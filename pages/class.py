@@ -28,6 +28,8 @@ CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 POLL_SECONDS = 3.0  # a race appears this long after it was stored, at most (one stat per tab per poll)
 WINDOWS = {"the last hour": timedelta(hours=1), "today": None, "the last 7 days": timedelta(days=7),
            "all time": None}
+SAID = {"the last hour": "in the last hour", "today": "today", "the last 7 days": "in the last 7 days",
+        "all time": "at any time"}
 PICTURES = {"freeze": ("Accuracy against k", "Fine-tune with different numbers of frozen stages *k*; scratch and "
                        "frozen, which *k* cannot move, as reference lines."),
             "size": ("Accuracy against training size", "All three strategies at each training-set size the class "
@@ -59,7 +61,7 @@ def filters(results: list[RaceResult]) -> list[RaceResult]:
     window = c2.radio("Finished in", list(WINDOWS), index=1, horizontal=True, key=keys.CLASS_WINDOW)
     kept = pool.in_window([r for r in mine if r.config.dataset == name], since(window, datetime.now().astimezone()))
     own = len(results) - len(mine)
-    st.caption(f"{len(kept)} stored race{'s' if len(kept) != 1 else ''} on {names[name]} finished in {window}."
+    st.caption(f"{len(kept)} stored race{'s' if len(kept) != 1 else ''} on {names[name]} finished {SAID[window]}."
                + (f" {own} race{'s' if own != 1 else ''} on students' own images "
                   "are not pooled (their pictures differ)." if own else ""))
     return kept

@@ -184,7 +184,7 @@ def results() -> None:
                  f"{backbone_label(b.backbone)}, {plural(b.epochs, 'epoch')}"
                  + ("" if kind == "freeze" else f", fine-tune k = {b.frozen_stages}"))
     if snap.status == "error":
-        st.error(snap.error)
+        st.error(md(snap.error, limit=1000))
     if snap.status == "queued":
         wait = "" if snap.eta_seconds is None else f" · about {charts.fmt_duration(snap.eta_seconds)} to wait"
         st.info(f"Queued: position {snap.queue_position}{wait}. The server runs a few jobs at a time so that "
@@ -236,7 +236,7 @@ def main() -> None:
             st.warning(md(e, limit=1000))
             stored = 0
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("sweep")
     active = bool(snap and snap.active)

@@ -1,4 +1,4 @@
-"""The live race page: pick a setup, press "▷ Train all three", watch three strategies race.
+"""The live race page: pick a setup and up to five racers, press "▷ Train all three" (or four, five), watch them race.
 
 Top-down and thin: the controls come from tl_ui.controls, the live part from tl_ui.race_live, the views
 after a race from tl_ui.inside_panel. Training runs in the server's scheduler (never in this script's
@@ -7,6 +7,7 @@ thread); one fragment polls this tab's job while it is queued or running.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -17,12 +18,13 @@ from tl_engine.errors import UserError
 from tl_engine.models import Stage
 from tl_engine.store import ResultStore
 from tl_ui import builder, controls, inside_panel, jobs, keys, race_live, seeds
+from tl_ui.chosen_k import chosen_k_note
 from tl_ui.safe_text import md
 from tl_ui.settings import to_config
 from tl_ui.similarity_panel import imagenet_view
 from tl_ui.strip import strip_html, strip_rows
 from tl_ui.style import ICON
-from tl_ui.teaching import guide_panel, strategies_html
+from tl_ui.teaching import guide_panel, strategies_html, train_label
 
 # Also set here: a deep link (e.g. /experiments) on a freshly started server runs this page before
 # app.py has registered the navigation, and it must still get the wide layout.
@@ -54,13 +56,13 @@ def main() -> None:
     st.markdown(f"<style>{CSS.read_text()}</style>", unsafe_allow_html=True)
     head, c1, c2 = st.columns([3, 1.7, 0.5], vertical_alignment="bottom")  # buttons in the title row
     head.title("Transfer learning race")
-    st.markdown('<p class="tl-sub">Same images, same network, three ways to train it. Who wins, and at what '
+    st.markdown('<p class="tl-sub">Same images, same network, different ways to train it. Who wins, and at what '
                 "cost?</p>", unsafe_allow_html=True)
     try:
         settings, info = controls.sidebar(datasets())
         cfg = to_config(settings)
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     snap = jobs.current("race")
     extra = seeds.active(snap)  # "▷ Race 3 seeds": the same race's extra seeds, still queued or running
@@ -70,7 +72,7 @@ def main() -> None:
     strip_slot = None if active else st.empty()
     if strip_slot is not None:
         strip_slot.caption("Counting the parameters of each stage…")
-    c1.button("▷ Train all three", type="primary", disabled=active, on_click=jobs.start_race, args=(cfg,),
+    c1.button(train_label(len(cfg.strategies)), type="primary", disabled=active, on_click=jobs.start_race, args=(cfg,),
               width="stretch")
     c2.button("Stop", disabled=not active, on_click=jobs.stop, args=("race",), width="stretch")
     if active and cfg != snap.cfg:
@@ -93,11 +95,11 @@ def main() -> None:
     try:
         stages = stage_table(settings["backbone"], len(info.classes))
     except UserError as e:
-        st.error(str(e))
+        st.error(md(e, limit=1000))
         st.stop()
     k = settings["frozen_stages"]
     with strip_slot.container():
-        st.markdown(strip_html(strip_rows(stages, k)), unsafe_allow_html=True)
+        st.markdown(strip_html(strip_rows(stages, k, cfg.strategies, cfg)), unsafe_allow_html=True)
         st.caption(f"Coloured blocks learn; grey 🔒 blocks keep their ImageNet weights (fine-tune, k = {k}: "
                    f"the first {k} of {NUM_STAGES} stages). Hatched: random start. Numbers: parameters per block.")
 
@@ -115,9 +117,14 @@ def main() -> None:
             controls.select_on_next_run(made)
             st.rerun()
 
-    st.subheader("The three strategies")
+    st.subheader("The racers")
     summary = summarize(race_live.shown_events(snap)) if snap is not None and snap.result is not None else {}
-    st.markdown(strategies_html(strip_rows(stages, k), summary), unsafe_allow_html=True)
+    if snap is not None and snap.result is not None:  # the agreement is measured once, after the last epoch
+        full = snap.result.summary
+        summary = {s: replace(v, imagenet_agreement=full[s].imagenet_agreement,
+                              imagenet_agreement_noise=full[s].imagenet_agreement_noise)
+                   if s in full and v.epochs == full[s].epochs else v for s, v in summary.items()}
+    st.markdown(strategies_html(strip_rows(stages, k, cfg.strategies, cfg), summary), unsafe_allow_html=True)
     try:
         store = ResultStore()
         stored, unreadable = stored_races(str(store.path), store.stamp())
@@ -127,6 +134,9 @@ def main() -> None:
     except UserError as e:  # a damaged store: the guide still shows the rule of thumb
         st.caption(md(e, limit=1000))
         stored = []
+    note = chosen_k_note(stored, cfg)
+    if note:
+        st.caption(note)
     guide_panel(cfg, info, stored)
     jobs.warm_workers()  # last: once no page has been drawn for 5 s, the workers' imports start, off the first race
 

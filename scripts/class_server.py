@@ -11,6 +11,7 @@ Why https at all, and the Caddyfile: :mod:`tl_ui.classroom`.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import shutil
 import signal
@@ -84,9 +85,10 @@ def main() -> int:
     storage = folder / "caddy"
     storage.mkdir(parents=True, exist_ok=True)
     conf = folder / "Caddyfile"
-    import streamlit
-
-    static = classroom.precompressed_static(classroom.streamlit_static(), folder, streamlit.__version__)
+    version = importlib.metadata.version("streamlit")
+    if not (folder / f"static-{version}" / ".ready").exists():
+        print(f"First run with Streamlit {version}: copying and gzipping its static files for Caddy…", flush=True)
+    static = classroom.precompressed_static(classroom.streamlit_static(), folder, version)
     conf.write_text(classroom.caddyfile(hosts, a.port, sport, storage, static))
     env_home = {"XDG_DATA_HOME": str(folder / "xdg-data"), "XDG_CONFIG_HOME": str(folder / "xdg-config"),
                 "HOME": str(folder)}  # Caddy writes nothing outside the class folder
@@ -133,10 +135,13 @@ def main() -> int:
         print(f"make class could not start: {e} (their output: {log.name})", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not leave a process behind
+            signal.signal(sig, signal.SIG_IGN)
         stop(list(reversed(procs)))
         log.close()
         classroom.clear_info()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

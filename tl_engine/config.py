@@ -123,9 +123,12 @@ class StrategySummary:
     test_pred: list[int] | None = None  # predicted class of each test image, in the split's order
     test_conf: list[float] | None = None  # the softmax probability of that prediction
     # Forgetting: top-1 agreement of the original ImageNet head on this racer's body with the untouched
-    # network, over the probe photos (pretrained racers only), and the half-width of its 95 % interval.
+    # network, over the probe photos (pretrained racers with a full body only), under ImageNet's BatchNorm
+    # statistics; its noise (2 binomial standard errors over the photos); and the same with the racer's own
+    # statistics (tl_engine/training/forgetting.py says why the first is the headline).
     imagenet_agreement: float | None = None
     imagenet_agreement_noise: float | None = None
+    imagenet_agreement_own_stats: float | None = None
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -21,6 +21,7 @@ from PIL import Image
 from tl_engine.data import Skip, Upload, decode, delete_upload, min_per_class, save_upload
 from tl_engine.errors import DataError
 from tl_ui import classroom, keys
+from tl_ui.safe_text import md
 
 MAX_CLASSES = 10  # a classroom builder; more classes need more shots than a lesson has time for
 MAX_PER_CLASS = 200  # shots or files per class (each is re-encoded to a small JPEG, so ~20 KB each)
@@ -126,7 +127,7 @@ def builder_panel() -> Upload | None:
             made = save_upload("my-classes.zip", b.zip_bytes())
             _session_uploads().append(made.name)
         except DataError as e:
-            st.error(str(e))
+            st.error(md(e, limit=1000))
     c2.download_button("Download as .zip", b.zip_bytes() if ok else b"", file_name="my-classes.zip",
                        mime="application/zip", disabled=not ok, width="stretch", key="tl_build_zip")
     return made

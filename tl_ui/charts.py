@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tl_engine.config import STRATEGY_NAMES, EpochResult, StrategySummary
-from tl_ui.style import FONT, color, fmt_params, label
+from tl_ui.style import DASH, FONT, color, fmt_params, label
 
 XAxis = str  # "epoch" | "seconds"
 
@@ -65,7 +65,7 @@ def race_figure(
                 y=[round(100 * e.test_acc, 2) for e in evs],
                 name=label(s),
                 mode="lines+markers",
-                line=dict(color=color(s), width=5),
+                line=dict(color=color(s), width=5, dash=DASH.get(s, "solid")),
                 marker=dict(size=11),
                 hovertemplate=f"{label(s)}: %{{y:.1f}} %<extra></extra>",
             )

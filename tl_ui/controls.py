@@ -11,14 +11,14 @@ from typing import Any
 
 import streamlit as st
 
-from tl_engine.config import BACKBONE_NAMES, NUM_STAGES
+from tl_engine.config import BACKBONE_NAMES, KNOWN_STRATEGIES, MAX_RACERS, NUM_STAGES
 from tl_engine.data import DatasetInfo, Upload, draw_note, is_upload, load_meta
 from tl_engine.errors import DataError
 from tl_engine.experiments import noise_sentence
 from tl_ui import keys
 from tl_ui import settings as S
 from tl_ui.safe_text import md, one_line
-from tl_ui.style import backbone_label, plural
+from tl_ui.style import backbone_label, label, plural
 from tl_ui.upload import uploader
 
 W = keys.WIDGET_PREFIX
@@ -27,7 +27,7 @@ W = keys.WIDGET_PREFIX
 def _seed_widgets(values: dict[str, Any]) -> None:
     """Give each widget its value before it is drawn (only where Streamlit has none)."""
     for k, v in values.items():
-        st.session_state.setdefault(W + k, v)
+        st.session_state.setdefault(W + k, list(v) if isinstance(v, tuple) else v)  # a multiselect holds a list
 
 
 def remember(up: Upload, select: bool = True) -> None:
@@ -54,7 +54,7 @@ def _linked_upload(query: dict[str, str]) -> None:
     try:
         remember(load_meta(name), select=False)
     except DataError as e:
-        st.warning(f"The link's dataset is not available: {e} Showing a bundled dataset instead.")
+        st.warning(f"The link's dataset is not available: {md(e, limit=1000)} Showing a bundled dataset instead.")
 
 
 def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInfo]:
@@ -85,11 +85,18 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
                          f"{info.n_test:,} test images · {len(info.classes)} classes")
     sb.selectbox("Backbone (ImageNet-pretrained)", list(BACKBONE_NAMES), key=W + "backbone",
                  format_func=backbone_label)
+    racers = sb.multiselect(f"Racers (up to {MAX_RACERS})", list(KNOWN_STRATEGIES), key=W + "strategies",
+                            max_selections=MAX_RACERS, format_func=label,
+                            help="Scratch, Frozen and Fine-tune are the classic three. Head first trains the new "
+                                 "head alone, then unfreezes; LoRA adds small adapters beside locked weights; Early "
+                                 "layers uses only the first stages; Pixels is the no-network baseline.")
+    if not racers:
+        sb.caption("No racer picked: the race runs the default three.")
 
     fit_sizes(info)
     n = size_control(sb, "Training images (target data)", S.train_options(info), "train_size")
     sb.caption(f"≈ {plural(n / len(info.classes), 'image')} per class"
-               + (f". {note}" if (note := draw_note(info, "train", n)) else ""))
+               + (f". {note}" if (note := draw_note(info, "train", n, show=md)) else ""))
     sb.slider("Frozen stages k (fine-tune)", 0, NUM_STAGES, key=W + "frozen_stages",
               help="Fine-tune keeps the first k of the 7 stages at their ImageNet weights and trains the rest. "
                    "k = 0 trains everything, k = 7 equals the frozen strategy.")
@@ -99,13 +106,19 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
         st.select_slider("Resolution (pixels)", S.RESOLUTIONS, key=W + "resolution")
         lr = dict(options=S.LEARNING_RATES, format_func=lambda v: f"{v:g}")
         st.select_slider("Learning rate, new head", key=W + "lr_head", **lr)
-        st.select_slider("Learning rate, fine-tuned stages", key=W + "lr_body", **lr)
+        st.select_slider("Body learning rate (× the head's)", S.BODY_MULTIPLES, key=W + "body_x",
+                         format_func=lambda v: f"{v:g}×",
+                         help="Fine-tune's pretrained stages and LoRA's adapters learn at this multiple of the head's "
+                              "rate; head first uses a tenth of it. 10× pushes fine-tune into forgetting ImageNet "
+                              "(see the ImageNet agreement after a race).")
+        st.select_slider("LoRA rank r", S.LORA_RANKS, key=W + "lora_rank",
+                         help="Rank of LoRA's adapters: more rank, more trainable parameters.")
         st.select_slider("Learning rate, from scratch", key=W + "lr_scratch", **lr)
         st.toggle("Augment (random shifts of ±6 % and zoom 0.9–1.1×)", key=W + "augment")
         st.number_input("Seed", 0, S.MAX_SEED, step=1, key=W + "seed")
         size_control(st, "Test images", S.test_options(info), "test_size")
     test_size = ss[W + "test_size"]
-    dataset_box.caption((f"How the splits were made: {info.splits} " if info.splits else "")
+    dataset_box.caption((f"How the splits were made: {md(info.splits, limit=600)} " if info.splits else "")
                         + noise_sentence(test_size))
 
     values = {k: ss[W + k] for k in S.URL_NAMES}
@@ -119,12 +132,17 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
 
 def fit_sizes(info: DatasetInfo) -> None:
     """Before the size sliders are drawn: a dataset chosen just now starts at its fitted defaults (the largest
-    class-balanced draw at most); a value the dataset cannot supply snaps to the nearest one it can."""
+    class-balanced draw at most), or at the size chosen before if that is smaller and was not just the previous
+    dataset's default; a value the dataset cannot supply snaps to the nearest one it can."""
     ss = st.session_state
-    new = ss.get(keys.SIZED_FOR, info.name) != info.name
-    ss[keys.SIZED_FOR] = info.name
+    fitted = {key: S.fitted(info, key) for key in ("train_size", "test_size")}
+    before, before_fitted = ss.get(keys.SIZED_FOR, (info.name, fitted))
+    new = before != info.name
+    ss[keys.SIZED_FOR] = (info.name, fitted)
     for key, options in (("train_size", S.train_options(info)), ("test_size", S.test_options(info))):
-        value = min(ss[W + key], S.fitted(info, key)) if new else ss[W + key]
+        value = ss[W + key]
+        if new:
+            value = fitted[key] if value == before_fitted.get(key) else min(value, fitted[key])
         if new or value not in options:
             ss[W + key] = S.snap(value, options)
 

@@ -6,7 +6,7 @@ import html
 from collections.abc import Sequence
 
 from tl_engine.config import NUM_STAGES, EpochResult
-from tl_engine.models import frozen_stages
+from tl_engine.models import STRATEGIES
 from tl_ui.style import color, label
 
 
@@ -68,7 +68,10 @@ def counters_html(events: Sequence[EpochResult], strategies: Sequence[str], epoc
         if e is None:
             body = '<div class="tl-big">–</div><div class="tl-meta">waiting for epoch 1</div>'
         else:
-            head_only = " (head only, cached features)" if frozen_stages(s, k) == NUM_STAGES else ""
+            info = STRATEGIES[s]
+            head_only = (" (a linear classifier on pixels)" if info.body == "none" else
+                         " (head only, cached features)" if info.frozen_stages(k) == NUM_STAGES and not info.adapters
+                         else "")
             train_s, eval_s = secs[s]
             body = (
                 f'<div class="tl-big">{100 * e.test_acc:.1f} %</div>'

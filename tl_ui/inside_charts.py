@@ -136,17 +136,17 @@ def per_class_caption(per_class: Mapping[str, Sequence[float]], classes: Sequenc
 
 # ---- how far each stage moved -------------------------------------------------------------------------------
 
-def _dt_text(v: float) -> str:
-    return "0 (frozen)" if v == 0 else f"{v:.2g}"
+def _dt_text(v: float | None) -> str:
+    return "" if v is None else "0 (frozen)" if v == 0 else f"{v:.2g}"
 
 
 def delta_theta_figure(delta: Mapping[str, Mapping[str, float]], frozen_k: int) -> go.Figure:
     """Bars of ||θ − θ0|| / ||θ0|| per stage (and head), one per strategy; exactly-zero bars say "0 (frozen)";
     the stages fine-tune froze (the first ``frozen_k``) are shaded grey."""
     fig = go.Figure()
-    stages: list[str] = list(next(iter(delta.values()), {}))
+    stages = list(dict.fromkeys(st for d in sorted(delta.values(), key=len, reverse=True) for st in d))  # all racers'
     for s, d in delta.items():
-        vals = [float(d[st]) for st in stages]
+        vals = [float(d[st]) if st in d else None for st in stages]
         fig.add_trace(go.Bar(x=stages, y=vals, name=label(s), marker_color=color(s), text=[_dt_text(v) for v in vals],
                              textposition="outside", textangle=-90, textfont=dict(size=15), cliponaxis=False,
                              constraintext="none",  # by default plotly shrinks the labels to the thin bars' width
@@ -166,10 +166,11 @@ def delta_theta_caption(delta: Mapping[str, Mapping[str, float]]) -> str:
     parts = []
     for s, d in delta.items():
         body = {k: float(v) for k, v in d.items() if k != "head"}
-        zero = [k for k, v in body.items() if v == 0]
-        moved = [v for v in body.values() if v != 0]
+        zero, moved = [k for k, v in body.items() if v == 0], [v for v in body.values() if v != 0]
         head = float(d.get("head", float("nan")))
-        if len(zero) == len(body):
+        if not body:  # pixels
+            text = f"no pretrained body; its classifier moved by Δθ = {head:.2f}"
+        elif len(zero) == len(body):
             tail = f"only the head moved (Δθ = {head:.2f})" if head > 0 else "nothing else moved either"
             text = f"Δθ is exactly 0 in all {plural(len(body), 'stage')}; {tail}"
         else:
@@ -271,8 +272,7 @@ def feature_map_caption(scores: Mapping[str, float], n_classes: int) -> str:
 
 def prediction_table(preds: Mapping[str, Pred]) -> go.Figure:
     """A table: one column per strategy (header in its colour), its top guesses with probabilities, best first."""
-    names = list(preds)
-    depth = max((len(p) for p in preds.values()), default=0)
+    names, depth = list(preds), max((len(p) for p in preds.values()), default=0)
     cols = [[f"#{r + 1}" for r in range(depth)]]
     cols += [[f"{plotly_text(p[r][0])}  {_pct(p[r][1])}" if r < len(p) else "" for r in range(depth)]
              for p in preds.values()]

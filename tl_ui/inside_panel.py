@@ -29,6 +29,7 @@ from tl_ui.previews import mistake_caption
 from tl_ui.race_live import plot
 from tl_ui.safe_text import md
 
+MAX_CM_CLASSES = 30  # a bigger confusion matrix is unreadable, and 1,000 classes would send a million cells
 PHOTO_SIDE = 256  # "Try your photo" decodes a photo's centre square to 256-511 px (at least any race resolution)
 
 
@@ -123,17 +124,31 @@ def _confusion(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) -
 
     s = st.radio("Strategy", list(summary), format_func=label, horizontal=True, key="tl_cm_strategy")
     cm = summary[s].confusion_matrix
-    st.caption(ic.confusion_caption(cm, classes, s) + " Click a cell to see its test images.")
-    event = plot(ic.confusion_figure(cm, classes, s), key=f"tl_cm_{s}", on_select="rerun", selection_mode="points")
+    shown = confused_classes(cm)
+    note = "" if len(shown) == len(classes) else (f" Shown: the {len(shown)} classes with the most mistakes of "
+                                                  f"{len(classes):,} (all of them would be {len(classes)**2:,} cells).")
+    st.caption(ic.confusion_caption(cm, classes, s) + note + " Click a cell to see its test images.")
+    sub = np.asarray(cm)[np.ix_(shown, shown)]
+    event = plot(ic.confusion_figure(sub, [classes[c] for c in shown], s), key=f"tl_cm_{s}", on_select="rerun",
+                 selection_mode="points")
     cell = ic.cell_from_selection(event)
     if cell is not None:
-        t, p = cell
+        t, p = shown[cell[0]], shown[cell[1]]
         members = cell_members(summary[s], y_test, t, p)[:24]
         st.markdown(f"**True {md(classes[t])}, predicted {md(classes[p])}**: {len(members)} image(s) shown, most "
                     "confident first.")
         if members:
             idx = [i for i, _ in members]
             st.image(previews.image_row(x_test[idx], [f"{c:.0%}" for _, c in members]))
+
+
+def confused_classes(cm, most: int = MAX_CM_CLASSES) -> list[int]:
+    """All classes, or the ``most`` with the most mistakes (as true or predicted class), in class order."""
+    m = np.asarray(cm)
+    if len(m) <= most:
+        return list(range(len(m)))
+    wrong = m.sum(0) + m.sum(1) - 2 * np.diag(m)
+    return sorted(np.argsort(-wrong, kind="stable")[:most].tolist())
 
 
 def _mistakes(summary: dict, classes, x_test: np.ndarray, y_test: np.ndarray) -> None:

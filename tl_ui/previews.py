@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tl_engine.data import ImageSet
-from tl_ui.safe_text import one_line
+from tl_ui.safe_text import md, one_line
 
 __all__ = ["sample_grid", "image_row", "network_view", "CLASSES_PER_PAGE", "pages"]
 
@@ -109,12 +109,12 @@ def sample_grid(ds: ImageSet, per_class: int = 6, seed: int = 0, resolution: int
 
 def mistake_caption(true: str, predicted: str, confidence: float) -> str:
     """A top mistake's caption: the wrong answer, and on its own line the true class (never cut off by the first)."""
-    return f"{predicted} {confidence:.0%}\n(is {true})"
+    return f"{one_line(predicted)} {confidence:.0%}\n(is {one_line(true)})"  # a name's own newline: one line
 
 
 def only_classes_note(classes: Sequence[str]) -> str:
     """What "Try your photo" must say first: a network trained on these classes can answer nothing else."""
-    shown = ", ".join(classes[:12]) + (f" and {len(classes) - 12:,} more" if len(classes) > 12 else "")
+    shown = ", ".join(md(c) for c in classes[:12]) + (f" and {len(classes) - 12:,} more" if len(classes) > 12 else "")
     return (f"Each trained network can only answer one of its {len(classes):,} classes ({shown}): shown anything "
             "else, it still picks one of them, often very sure. The ImageNet column is the network they all started "
             "from, with its own 1,000 classes: what it sees in the photo.")

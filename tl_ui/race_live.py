@@ -18,6 +18,8 @@ from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys, seeds
 from tl_ui.counters import at_epoch, common_epoch, counters_html, stopped_note
+from tl_ui.forgetting import forgetting_html
+from tl_ui.safe_text import md
 from tl_ui.style import color, plural
 
 if TYPE_CHECKING:
@@ -70,7 +72,8 @@ def _status_line(snap: JobSnapshot) -> None:
 def live(snap: JobSnapshot | None, chance: float) -> None:
     """Everything that changes while a race runs; drawn from one snapshot."""
     if snap is None:
-        st.info("Press **▷ Train all three** to start the race. Curves appear after each epoch.")
+        st.info("Press **▷ Train all three** (or as many racers as you picked) to start the race. Curves appear "
+                "after each epoch.")
         return
     if snap.status not in jobs.ACTIVE and st.session_state.get(keys.RACE_WAS_ACTIVE):
         st.session_state[keys.RACE_WAS_ACTIVE] = False
@@ -87,7 +90,7 @@ def live(snap: JobSnapshot | None, chance: float) -> None:
             _race_live(cfg)
             st.rerun(scope="app")
     if snap.status == "error":
-        st.error(snap.error)
+        st.error(md(snap.error, limit=1000))
     _status_line(snap)
     if snap.status == "queued":
         return
@@ -140,3 +143,9 @@ def show_result(snap: JobSnapshot) -> None:
                    "(data preparation and weight loading included).")
     seeds.panel(snap)  # one seed "leads"; three seeds can name a winner
     plot(charts.summary_figure(summary), key="summary_chart")
+    full = snap.result.summary if snap.result is not None else {}
+    if any(r.imagenet_agreement is not None for r in full.values()):
+        cfg = snap.cfg
+        st.markdown("**Did it forget ImageNet?** The original ImageNet head on each pretrained racer's trained body, "
+                    "over 96 fixed photos: how often it still gives the untouched network's answer.")
+        st.markdown(forgetting_html(full, cfg.lr_body / cfg.lr_head), unsafe_allow_html=True)

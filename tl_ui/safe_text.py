@@ -28,9 +28,10 @@ ZWSP = "\u200b"  # zero-width space: invisible, but breaks autolinks and emoji s
 
 # Every ASCII punctuation a markdown renderer may read as syntax (CommonMark lets any of them be
 # backslash-escaped; the escape is invisible in the rendered text).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#|~$&])")
+_MD_SPECIAL = re.compile(r"([\\`*{}\[\]()<>#|~$&]|(?<![^\W_])_|_(?![^\W_]))")  # "train_size": no emphasis
 _MD_LINE_START = re.compile(r"^([-+.:]|\d+[.)])")  # list or block markers, only where a name starts a line
-_AUTOLINK = re.compile(r"(?i)(www)(?=\.)|([:@])")  # www., scheme:, user@host and :shortcode: all break here
+# www., scheme:, user@host, :shortcode: and :directive[...] all break here; "word: word" stays as it is
+_AUTOLINK = re.compile(r"(?i)(www)(?=\.)|([:@])(?=[\w/+-])")
 
 
 def _visible(ch: str) -> str:
@@ -60,7 +61,8 @@ def md(text: object, limit: int = MAX_CHARS) -> str:
 
 def plotly_text(text: object, limit: int = MAX_CHARS) -> str:
     """``text`` for Plotly (ticks, hover, legend, titles): its HTML subset and ``%{...}``/``$`` read literally."""
-    s = html.escape(one_line(text, limit), quote=True)
+    # Quotes stay: with "<" escaped no tag can open, and Plotly decodes only a few named entities (not &quot;).
+    s = html.escape(one_line(text, limit), quote=False)
     return s.replace("$", "&#36;").replace("%", "&#37;")
 
 

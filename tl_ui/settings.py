@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from tl_engine.config import BACKBONE_NAMES, NUM_STAGES, RunConfig
+from tl_engine.config import BACKBONE_NAMES, KNOWN_STRATEGIES, MAX_RACERS, NUM_STAGES, RunConfig
 from tl_engine.data.sizes import balanced_max, fitted_size
 
 DEFAULTS = RunConfig()
@@ -21,6 +21,8 @@ TRAIN_STEPS = (20, 50, 100, 200, 500, 1000, 2000, 5000)
 TEST_STEPS = (200, 500, 1000, 2000)
 RESOLUTIONS = (32, 48, 64, 96, 128, 160, 224)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+BODY_MULTIPLES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # the body's learning rate as a multiple of the head's
+LORA_RANKS = (1, 2, 4, 8, 16, 32)
 MAX_EPOCHS = 30
 MAX_SEED = 9999
 
@@ -34,13 +36,15 @@ URL_NAMES: dict[str, str] = {
     "epochs": "epochs",
     "resolution": "res",
     "lr_head": "lr_head",
-    "lr_body": "lr_body",
+    "body_x": "body_x",  # not a RunConfig field: lr_body = body_x * lr_head (see to_config)
     "lr_scratch": "lr_scratch",
     "augment": "augment",
     "seed": "seed",
+    "strategies": "racers",
+    "lora_rank": "rank",
 }
 _RUNCONFIG_FIELDS = {f.name for f in fields(RunConfig)}
-assert set(URL_NAMES) <= _RUNCONFIG_FIELDS
+assert set(URL_NAMES) - {"body_x"} <= _RUNCONFIG_FIELDS
 
 
 def num_classes(info: Any) -> int:
@@ -86,8 +90,28 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
+def parse_racers(raw: str) -> tuple[str, ...]:
+    """``racers=frozen,lora``: known names, no repeats, one to MAX_RACERS of them, in the order given."""
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    if not 1 <= len(names) <= MAX_RACERS or any(n not in KNOWN_STRATEGIES for n in names):
+        raise ValueError(raw)
+    return names
+
+
 def _parse(key: str, raw: str, datasets: Sequence[str]) -> Any:
     """One query value, validated; raises ValueError when it is unusable."""
+    if key == "strategies":
+        return parse_racers(raw)
+    if key == "body_x":
+        v = float(raw)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(raw)
+        return snap(v, BODY_MULTIPLES, log=True)
+    if key == "lora_rank":
+        v = int(float(raw))
+        if v not in LORA_RANKS:
+            raise ValueError(raw)
+        return v
     if key == "dataset":
         if raw not in datasets:
             raise ValueError(raw)
@@ -118,7 +142,8 @@ def _parse(key: str, raw: str, datasets: Sequence[str]) -> Any:
 
 
 def default_settings(datasets: Sequence[Any]) -> dict[str, Any]:
-    d = {k: getattr(DEFAULTS, k) for k in URL_NAMES}
+    d = {k: getattr(DEFAULTS, k) for k in URL_NAMES if k != "body_x"}
+    d["body_x"] = snap(DEFAULTS.lr_body / DEFAULTS.lr_head, BODY_MULTIPLES, log=True)
     names = [i.name for i in datasets]
     if names and d["dataset"] not in names:
         d["dataset"] = names[0]
@@ -138,6 +163,9 @@ def settings_from_query(query: Mapping[str, str], datasets: Sequence[Any]) -> di
             continue
         with contextlib.suppress(ValueError, OverflowError):  # keep the default: a bad link still opens
             out[key] = _parse(key, str(raw), names)
+    if "body_x" not in query and "lr_body" in query:  # a link from before the multiple: keep its meaning
+        with contextlib.suppress(ValueError, OverflowError, ZeroDivisionError):
+            out["body_x"] = _parse("body_x", str(float(query["lr_body"]) / out["lr_head"]), names)
     return clamp_to_dataset(out, datasets)
 
 
@@ -157,9 +185,16 @@ def to_query(settings: Mapping[str, Any]) -> dict[str, str]:
     out = {}
     for key, url in URL_NAMES.items():
         v = settings[key]
-        out[url] = ("1" if v else "0") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+        out[url] = (("1" if v else "0") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float)
+                    else ",".join(v) if isinstance(v, (tuple, list)) else str(v))
     return out
 
 
 def to_config(settings: Mapping[str, Any]) -> RunConfig:
-    return RunConfig(**{k: v for k, v in settings.items() if k in _RUNCONFIG_FIELDS})
+    """The RunConfig of these settings; the body's rate is ``body_x`` times the head's."""
+    cfg = {k: v for k, v in settings.items() if k in _RUNCONFIG_FIELDS}
+    if "body_x" in settings:
+        cfg["lr_body"] = float(f"{settings['body_x'] * settings['lr_head']:.6g}")
+    if "strategies" in cfg:
+        cfg["strategies"] = tuple(cfg["strategies"]) or DEFAULTS.strategies
+    return RunConfig(**cfg)

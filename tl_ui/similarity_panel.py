@@ -16,6 +16,7 @@ from tl_engine.errors import UserError
 from tl_engine.inspect import SIMILAR_FROM, Similarity, example_images, guide_word, measure, similarity
 from tl_engine.store import Timings, file_stamp
 from tl_ui import previews, timing
+from tl_ui.safe_text import md, one_line
 
 SAMPLE = 200  # images measure() runs by default (its ``sample``)
 
@@ -49,7 +50,7 @@ def imagenet_view(cfg: RunConfig, info: DatasetInfo) -> None:
         try:
             sim = measured(cfg.dataset, cfg.backbone)
         except UserError as e:
-            st.error(str(e))
+            st.error(md(e, limit=1000))
             return
         if sim is None:
             st.caption("Runs the pretrained network with its original 1,000-class ImageNet head on 200 training "
@@ -63,7 +64,7 @@ def imagenet_view(cfg: RunConfig, info: DatasetInfo) -> None:
                                        f"Running the ImageNet classifier on {SAMPLE} images",
                                        record=lambda s: not s.details.get("cached"))
             except UserError as e:
-                st.error(str(e))
+                st.error(md(e, limit=1000))
                 return
         _show(sim, cfg)
 
@@ -80,6 +81,7 @@ def _show(sim: Similarity, cfg: RunConfig) -> None:
         st.markdown(f"ImageNet says **{top.label}** for {top.share:.0%} of the sample; its most confident cases:")
         st.image(row)
     if d.get("per_class"):
-        st.dataframe(pd.DataFrame(d["per_class"]).rename(columns={
+        rows = [{**r, "class": one_line(r.get("class", ""))} for r in d["per_class"]]  # a folder name: one line
+        st.dataframe(pd.DataFrame(rows).rename(columns={
             "class": "your class", "n": "images", "label": "ImageNet's usual label", "share": "share"}),
             hide_index=True, width="stretch")

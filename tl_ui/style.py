@@ -10,14 +10,20 @@ from pathlib import Path
 
 from tl_engine.models import SPECS, label
 
-__all__ = ["COLORS", "LOCKED", "FONT", "ICON", "label", "color", "backbone_label", "fmt_params", "plural"]
+__all__ = ["COLORS", "DASH", "LOCKED", "FONT", "ICON", "label", "color", "backbone_label", "fmt_params",
+           "plural"]
 
 # Fixed colours: the same strategy is the same colour everywhere on the page.
 COLORS: dict[str, str] = {
     "scratch": "#4a6fa5",  # grey-blue: starts from nothing
     "frozen": "#e07b00",  # orange
     "finetune": "#1f8a4c",  # green
+    "gradual": "#7b3fb0",  # purple: fine-tune's recipe, head first
+    "lora": "#d6336c",  # raspberry
+    "early": "#00838f",  # teal
+    "pixels": "#3d3d3d",  # near-black, dashed in charts: the baseline
 }
+DASH: dict[str, str] = {"pixels": "dash"}  # line style per strategy in the curve charts (default solid)
 LOCKED = "#c9ced6"  # grey for frozen (locked) blocks
 FONT = dict(size=18, color="#111111")
 # The page icon: a bundled file (scripts/make_icon.py). An emoji or ":material/...:" icon makes the browser fetch

@@ -33,11 +33,13 @@ BETWEEN = "The notes give no rule here: both neighbouring cells apply. Measure i
 
 # (similarity, size) -> advice, phrased with this page's strategies and its slider k.
 GUIDE: dict[tuple[str, str], str] = {
-    ("similar", "small"): "<b>Frozen</b>: a linear classifier on ImageNet features; fine-tuning would overfit.",
+    ("similar", "small"): "<b>Frozen</b>: a linear classifier on ImageNet features; fine-tuning would overfit. "
+                          "<small>To adapt a little more: <b>LoRA</b> or <b>head first</b> (rule of thumb).</small>",
     ("similar", "between"): BETWEEN,
     ("similar", "large"): "<b>Fine-tune</b> through most of the network (k ≤ 3): enough data not to overfit.",
     ("different", "small"): "Keep only the early stages frozen and <b>fine-tune</b> a few later ones (k ≈ 2–6) "
-                            "at a low learning rate.",
+                            "at a low learning rate. <small>Or a head on <b>early layers</b>' features, which are "
+                            "less ImageNet-specific (rule of thumb); <b>pixels</b> shows what transfer adds.</small>",
     ("different", "between"): BETWEEN,
     ("different", "large"): "<b>Fine-tune</b> everything (k ≤ 1); <b>scratch</b> becomes affordable.",
 }
@@ -84,10 +86,14 @@ def _candidate(strategy: str, cfg: RunConfig) -> tuple[str, int]:
     """(strategy, k) of a result; fine-tune at k = 7 *is* frozen (same images, order and head init)."""
     if strategy == "finetune" and cfg.frozen_stages == NUM_STAGES:
         return "frozen", NUM_STAGES
-    return strategy, cfg.frozen_stages if strategy == "finetune" else (NUM_STAGES if strategy == "frozen" else 0)
+    if strategy in ("finetune", "gradual", "lora"):
+        return strategy, cfg.frozen_stages
+    return strategy, NUM_STAGES if strategy == "frozen" else 0
 
 
 def _name(strategy: str, k: int) -> str:
+    if strategy in ("gradual", "lora"):
+        return f"{label(strategy)} at k = {k}"
     return f"fine-tune at k = {k}" if strategy == "finetune" else strategy
 
 
@@ -132,6 +138,14 @@ def measured_note(results: Sequence[RaceResult], dataset: str, backbone: str, tr
     return f"The textbook says {book[0]}; on your data {won} ({plural(n, 'seed')})."
 
 
+WORDS = ("one", "two", "three", "four", "five", "six", "seven")
+
+
+def train_label(n: int) -> str:
+    """The start button: "▷ Train all three" for the default race, "▷ Train all five" for five racers."""
+    return "▷ Train it" if n == 1 else f"▷ Train all {WORDS[n - 1] if n <= len(WORDS) else n}"
+
+
 def strategies_html(rows: Sequence[StripRow], summary: Mapping[str, StrategySummary]) -> str:
     """One card per strategy: its formula, what it trains, its trainable parameters and its measured compute.
 
@@ -148,6 +162,9 @@ def strategies_html(rows: Sequence[StripRow], summary: Mapping[str, StrategySumm
         clock = ("run a race to measure" if got is None else
                  f"{got.compute_seconds:.1f} s (training {got.train_seconds:.1f} s + evaluation "
                  f"{got.eval_seconds:.1f} s)")
+        if got is not None and got.imagenet_agreement is not None:
+            clock += (f"<br><b>ImageNet agreement:</b> {100 * got.imagenet_agreement:.0f} % "
+                      f"(± {100 * (got.imagenet_agreement_noise or 0):.0f}) of the probe photos")
         cards.append(
             f'<div class="tl-card" style="border-top-color:{color(r.strategy)}">'
             f'<div class="tl-card-title" style="color:{color(r.strategy)}">{html.escape(label(r.strategy))}</div>'

@@ -46,7 +46,8 @@ def uploader(container: Any) -> Upload | None:
         try:
             up = _accept(file.name, digest, data)
         except UserError as e:  # a file that cannot be used, or a server that cannot keep it (StorageError)
-            errors[digest] = f"{md(file.name)}: {md(e, limit=1000)}"
+            said = md(e, limit=1000)  # the engine's message usually starts with the file's name already
+            errors[digest] = said if str(e).startswith(file.name) else f"{md(file.name)}: {said}"
         except OSError as e:  # not turned into a message by the engine: still one line, never a traceback
             errors[digest] = (f"{md(file.name)}: this server could not read or keep the file "
                               f"({md(e.strerror or type(e).__name__)}); reload the page and try again later.")

@@ -26,6 +26,17 @@ from test_browser_builder import _shoot
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 HOST = "classroom.test"
+# Fine-tune's one-marker-per-race trace on the class page's k picture: its point count, or null before it exists.
+K_MARKERS_JS = """() => {
+  for (const p of document.querySelectorAll('.js-plotly-plot')) {
+    const t = p.layout && p.layout.xaxis && p.layout.xaxis.title && p.layout.xaxis.title.text;
+    if (p.data && t === 'frozen stages k') {
+      const m = p.data.find(d => d.name === 'Fine-tune: one race each');
+      return m ? m.x.length : 0;
+    }
+  }
+  return null;
+}"""
 RESOLVE = f"--host-resolver-rules=MAP {HOST} 127.0.0.1"
 SCREENSHOT = ROOT / "assets" / "screenshot-certificate.png"
 
@@ -63,7 +74,7 @@ def front(tmp_path_factory):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
                     ctx.wrap_socket(raw, server_hostname=HOST) as tls:
                 assert ("DNS", HOST) in tls.getpeercert()["subjectAltName"]
-            yield {"https": f"https://{HOST}:{port}", "http": f"http://{HOST}:{sport}"}
+            yield {"https": f"https://{HOST}:{port}", "http": f"http://{HOST}:{sport}", "data": data}
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)  # what Ctrl-C in `make class` does
@@ -103,7 +114,9 @@ def test_plain_http_on_a_network_name_says_the_camera_needs_https(front):
         _open_builder(page, front["http"])
         assert not page.evaluate("window.isSecureContext")  # the student's situation: no camera for this page
         page.get_by_text("No camera here: this page was opened over plain http").wait_for()
-        text = page.locator('[data-testid="stAlert"]').filter(has_text="No camera here").inner_text()
+        alert = page.locator('[data-testid="stAlert"]').filter(has_text="No camera here")
+        alert.screenshot(path=str(OUT / "class-http-no-camera.png"))
+        text = alert.inner_text()
         assert "https" in text and "make class" in text, text
         assert page.locator('[data-testid="stCameraInput"]').count() == 0, "a camera box that can never work"
 
@@ -122,3 +135,25 @@ def test_a_student_sees_the_certificate_warning_once(front):
             page.screenshot(path=str(SCREENSHOT), clip={"x": 470, "y": 150, "width": 660, "height": 530})
         proceed.click()
         page.get_by_role("button", name="▷ Train all three").wait_for(timeout=60_000)
+
+
+def test_class_page_shows_a_race_seconds_after_it_is_stored(front):
+    """Through Caddy: the class page draws the stored races, and a race stored meanwhile (as a student's finishing
+    race is, by its worker) appears without anyone touching the page."""
+    from tests.ui.test_class_page import race, twelve
+    from tl_engine.store import ResultStore
+
+    store = ResultStore(front["data"] / "results.sqlite")
+    for r in twelve():
+        store.put(r)
+    with chromium(args=(RESOLVE, "--ignore-certificate-errors")) as ctx:
+        page = ctx.new_page()
+        page.goto(front["https"] + "/class")
+        page.wait_for_function(f"({K_MARKERS_JS})() === 7", timeout=60_000)
+        wait_idle(page)
+        t0 = time.monotonic()
+        store.put(race(k=1))
+        page.wait_for_function(f"({K_MARKERS_JS})() === 8", timeout=15_000)
+        seconds = time.monotonic() - t0
+        print(f"a stored race appeared on the class page after {seconds:.1f} s")
+        assert seconds < 10

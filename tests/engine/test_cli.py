@@ -90,7 +90,7 @@ def test_race_on_a_users_folder_reports_skipped_files(tmp_path):
             "--resolution", "32", "--json", str(out))
     assert r.returncode == 0, r.stderr
     # The default test and validation sizes are more than this set has: all of it is used, with a note.
-    assert "imgs: the default 1,000 test images does not fit; using all 2 it has." in r.stdout
+    assert "imgs: the default of 1,000 test images does not fit; using all 2 it has." in r.stdout
     assert "splits: No train/ and test/ folders" in r.stdout and "noise: Test set: 2 images" in r.stdout
     assert "skipped 1 file(s)" in r.stdout and "damaged" in r.stdout
     data = json.loads(out.read_text())

@@ -16,7 +16,8 @@ from PIL import Image, ImageOps
 
 from benchmarks import hostile_files as hf
 from benchmarks import hostile_images as hi
-from tl_engine.data import images, uploads
+from tl_engine.data import images, memory, uploads
+from tl_engine.data import user as datasets_user
 from tl_engine.data.images import MAX_DECODE_BYTES, TOO_BIG, Skip, decode, decode_cost, webp_size
 from tl_engine.data.user import load_upload
 from tl_engine.errors import DataError
@@ -171,3 +172,43 @@ def test_the_uploads_folder_keeps_a_disk_budget_oldest_deleted_first(tmp_path, m
     assert uploads.cleanup() == 1 and [f.exists() for f in files] == [False, False, True]
     with pytest.raises(DataError, match="not on this server"):
         uploads.load_meta(names[0])
+
+
+def test_uploads_being_read_at_once_share_one_memory_pool():
+    full = memory.MAX_HELD_BYTES
+    memory.reserve(10 * full)  # outside any upload: the CLI never waits, nothing is held
+    assert memory.free_bytes() == full
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def upload(mine: threading.Event, then: threading.Event | None) -> None:
+        with memory.upload_scope():
+            memory.reserve(full * 2 // 3)
+            mine.set()
+            if then is not None:
+                assert then.wait(5)
+
+    a = threading.Thread(target=upload, args=(first_in, first_out), daemon=True)
+    b = threading.Thread(target=upload, args=(second_in, None), daemon=True)
+    a.start()
+    assert first_in.wait(5)
+    b.start()
+    assert not second_in.wait(0.3)  # two thirds + two thirds do not fit: the second waits
+    first_out.set()
+    assert second_in.wait(5)
+    a.join(5)
+    b.join(5)
+    assert memory.free_bytes() == full  # every reservation given back
+
+
+def test_a_colour_set_over_the_decoded_cap_stops_at_its_first_colour_image(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets_user, "MAX_DECODED_BYTES", 12 * 128 * 128)  # 12 grey or 4 colour images
+    entries = {f"s/{c}/{i}.png": hf.png_bytes(30 * i, (8, 8)) for c in "ab" for i in range(4)}
+    assert len(load_upload("grey.zip", hf.write_zip(tmp_path / "g.zip", entries).read_bytes()).train_y)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, "PNG")
+    entries["s/b/red.png"] = buf.getvalue()
+    with pytest.raises(DataError, match="has 9 images and they are in colour; at most 4 colour images are read"):
+        load_upload("colour.zip", hf.write_zip(tmp_path / "c.zip", entries).read_bytes())
+    assert memory.free_bytes() == memory.MAX_HELD_BYTES
+    uploads.save_upload("grey.zip", (tmp_path / "g.zip").read_bytes())
+    assert memory.free_bytes() == memory.MAX_HELD_BYTES  # the upload's reservation ended with it

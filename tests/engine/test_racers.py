@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,7 @@ from torch import nn
 
 from tl_engine.cli.main import main
 from tl_engine.config import KNOWN_STRATEGIES, NUM_STAGES, RunConfig
+from tl_engine.inspect.keep import save_trained
 from tl_engine.models import stage_table, total_params, trainable_params
 from tl_engine.models.lora import LoRAConv2d, add_lora, merge_lora
 from tl_engine.store.results import config_id, ignored_fields, strategy_key
@@ -108,7 +110,7 @@ def test_early_and_pixels_counts_and_cached_features(tiny_cfg):
     assert 0 <= e.test_acc <= 1 and e.train_loss > 0
 
 
-def test_every_racer_finishes_a_race_with_inspect_details(tiny_cfg):
+def test_every_racer_finishes_a_race_with_inspect_details(tiny_cfg, tmp_path):
     cfg = dataclasses.replace(tiny_cfg, epochs=2, head_epochs=1, strategies=KNOWN_STRATEGIES[3:])
     r = Race(cfg, keep_models=True)
     list(r)
@@ -122,6 +124,12 @@ def test_every_racer_finishes_a_race_with_inspect_details(tiny_cfg):
     lora_delta = result.summary["lora"].delta_theta  # of the merged weights: adapters on stages k..6 only
     assert all(lora_delta[n] == 0.0 for n in ("stem", "s2", "s3", "s4")) and lora_delta["s7"] > 0
     assert not any("lora_" in k for k in r.models["lora"].state_dict())  # kept merged, for export
+    save_trained(r, tmp_path)  # exports and the look-inside arrays; pixels has no filters to show
+    inside = np.load(tmp_path / "inside.npz")
+    assert "filters_pixels" not in inside.files and {"filters_lora", "pca_pixels", "pca_early"} <= set(inside.files)
+    for s in cfg.strategies:
+        probs = torch.jit.load(str(tmp_path / f"{s}.pt"))(torch.zeros(40, 40, 3, dtype=torch.uint8))
+        assert probs.shape == (10,) and float(probs.sum()) == pytest.approx(1.0, abs=1e-4), s
 
 
 def test_store_keys_of_the_first_three_racers_did_not_move():

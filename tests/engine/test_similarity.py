@@ -134,6 +134,8 @@ def test_the_boundary_is_the_one_the_benchmark_measured():
     assert max(other) < sim.SIMILAR_FROM <= min(photos)
     assert {r["set"] for r in mobile["sets"] if r["group"] == "photos"} == set(pf.PHOTO_SETS)
     assert {"mnist", "textures", "fashion-mnist", *pf.SCAN_SETS} <= {r["set"] for r in mobile["sets"]}
+    for backbone, b in res["backbones"].items():  # the one boundary holds for every backbone measured
+        assert b["boundary"]["separates_scores"] and b["boundary"]["misplaced"] == [], backbone
 
 
 # --- real weights, real images -------------------------------------------------------------------------------
@@ -216,3 +218,18 @@ def test_every_bundled_dataset_gets_a_score():
         r = sim.measure(info.name, sample=len(info.classes) * 2, use_cache=False)
         assert 0 <= r.score <= 1 and r.n_images == len(info.classes) * 2, info.name
         assert {c["class"] for c in r.details["per_class"]} == set(info.classes)
+
+
+def test_photo_fixtures_are_deterministic_balanced_and_say_where_each_photo_comes_from(tmp_path):
+    pytest.importorskip("skimage.data", reason="scikit-image ships the real photos of these sets")
+    a, b = pf.build("photos-cat-coffee"), pf.build("photos-cat-coffee")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    for split, n in pf.PER_CLASS.items():
+        x, y = a[f"{split}_images"], a[f"{split}_labels"]
+        assert x.shape == (2 * n, pf.SIZE, pf.SIZE, 3) and x.dtype == np.uint8
+        assert np.bincount(y).tolist() == [n] * 2
+    assert not np.array_equal(a["train_images"][0], a["train_images"][1])  # crops differ
+    np.savez(tmp_path / "set.npz", **a)
+    assert load_dataset(str(tmp_path / "set.npz")).info.classes == ("cat", "coffee")
+    for name in pf.ALL_SETS:
+        assert all(p["licence"] and p["shows"] for ps in pf.describe(name).values() for p in ps)

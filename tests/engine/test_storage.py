@@ -293,3 +293,17 @@ def test_model_folders_of_dead_servers_are_removed_and_our_own_at_exit(tmp_path)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     made = Path(r.stdout.strip())
     assert r.returncode == 0 and made.parent.parent == tmp_path and not made.parent.exists()  # gone at exit
+
+
+# ---- names printed by the CLI ----------------------------------------------------------------------------------
+
+def test_the_cli_prints_hostile_names_without_their_control_characters(tmp_path, capsys):
+    from tl_engine.cli.main import main
+    from tl_engine.cli.output import terminal
+
+    assert terminal("cat\x1b[31mred\nnext\u202eevil ünï") == "cat\\x1b[31mred\\nnext\\u202eevil ünï"
+    folder = tmp_path / "data\x1b]0;owned\x07"
+    (folder / "only\x1b[2Jone").mkdir(parents=True)
+    assert main(["race", "--dataset", str(folder), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "\x1b" not in err and "\x07" not in err and "\\x1b]0;owned\\x07" in err

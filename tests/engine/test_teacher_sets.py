@@ -114,3 +114,15 @@ def test_cli_races_each_upload_shape_with_no_size_flags(tmp_path, name, layout):
     if name == "ants_bees":
         assert "val/ folder is the test set" in r.stdout
         assert "race: ants_bees, 177 train / 31 validation / 141 test images" in r.stdout
+
+
+@pytest.mark.slow
+def test_cli_sweep_on_an_unequal_upload_fits_its_sizes(tmp_path):
+    path = tmp_path / "cats_dogs.zip"
+    path.write_bytes(photo_zip(IMBALANCED))
+    r = subprocess.run([sys.executable, "-m", "tl_engine", "sweep", "freeze", "--dataset", str(path), "--ks", "7",
+                        "--epochs", "1", "--resolution", "32", "--no-store"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "note: cats_dogs: the default of 500 training images does not fit" in r.stdout
+    assert "Traceback" not in r.stderr

@@ -139,3 +139,13 @@ def test_page_draws_twelve_stored_races_with_verdicts_and_shows_a_new_one():
     at.radio(key="class_window").set_value("the last hour").run()
     assert _markers(_charts(at)["frozen stages k"]) == 8  # all of them finished just now
     assert at.get("download_button"), "no CSV download"
+
+
+def test_a_freeze_sweeps_scratch_only_race_is_a_reference_not_a_k():
+    sweep_scratch = race(k=0)
+    sweep_scratch = replace(sweep_scratch, config=replace(sweep_scratch.config, strategies=("scratch",), seed=5),
+                            summary={"scratch": sweep_scratch.summary["scratch"]})
+    g = pool.groups("freeze", [race(k=2), race(k=6), sweep_scratch])[0]
+    assert len(g.races) == 3 and g.xs == [2, 6]
+    assert [s for s, _ in pool.reference(g, "scratch").test] == [0, 5]
+    assert pool.groups("freeze", [sweep_scratch]) == []  # nothing about k without fine-tune

@@ -83,3 +83,32 @@ def test_precompressed_static_copy_is_made_once(tmp_path):
     (dst / "marker").touch()
     assert classroom.precompressed_static(src, tmp_path / "class", "1.0") == dst and (dst / "marker").exists()
     assert classroom.precompressed_static(src, tmp_path / "class", "2.0").name == "static-2.0"  # a new Streamlit
+
+
+def test_about_page_shows_the_class_address_and_qr_code_while_make_class_runs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    page = str(Path(__file__).resolve().parents[2] / "pages" / "about.py")
+    monkeypatch.setenv("TL_RACE_DATA", str(tmp_path))
+    at = AppTest.from_file(page, default_timeout=30).run()
+    assert not at.exception and "Join this class" not in [s.value for s in at.subheader]
+    classroom.write_info("https://10.0.0.5:8443")  # as the running launcher (this process) does
+    at = AppTest.from_file(page, default_timeout=30).run()
+    assert "Join this class" in [s.value for s in at.subheader]
+    assert any("https://10.0.0.5:8443" in m.value for m in at.markdown)
+    assert at.get("image") and at.get("image")[0].proto.imgs[0].caption == "https://10.0.0.5:8443"  # the QR code
+
+
+def test_launcher_without_caddy_says_which_apt_command(tmp_path):
+    """No Caddy on the PATH: one line naming the Debian package and the command, exit code 2, nothing started."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": str(tmp_path), "TL_RACE_DATA": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(root / "scripts" / "class_server.py")], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "apt-get install -y caddy" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data" / "class").exists()

@@ -79,6 +79,7 @@ def test_markup_and_newline_class_names_are_shown_literally_and_the_page_stays_w
     assert "\n" not in shown and len(shown) <= 60
 
 
+@pytest.mark.slow  # parses 3,000 images
 def test_a_thousand_classes_are_previewed_one_page_at_a_time(made):
     at = upload(page(), "many.zip", zip_of([f"class {i:04d}" for i in range(1000)]))
     assert_whole(at)
@@ -113,7 +114,8 @@ def test_a_server_that_cannot_keep_the_upload_says_so_once_and_the_page_stays_wh
     at = upload(page(), "photos.zip", zip_of(["cats", "dogs"]))
     assert_whole(at)
     why = "the disk is full" if failure == "disk full" else "the disk is read-only"
-    assert len(at.error) == 1 and at.error[0].value.startswith("photos.zip: ") and why in at.error[0].value
+    assert len(at.error) == 1 and at.error[0].value.startswith("photos.zip could not be kept on this server")
+    assert why in at.error[0].value
     assert str(default_path().parent) not in at.error[0].value  # no server path
     at.run()
     at.run()
@@ -133,3 +135,29 @@ def test_unreadable_stored_races_are_skipped_and_counted(made):
     at = page()
     assert_whole(at)
     assert any(c.value.startswith("2 stored races could not be read (skipped)") for c in at.caption)
+
+
+def test_an_npz_with_negative_dimensions_is_one_message_on_the_page(made, tmp_path):
+    from benchmarks import hostile_files as hf
+
+    y = np.arange(4) % 2
+    path = hf.write_npz(tmp_path / "neg.npz", {"train_labels": y, "test_images": np.zeros((4, 8, 8), np.uint8),
+                                                "test_labels": y}, big={"train_images": ((-3, 8, 8), "u1", 0)})
+    at = page().file_uploader(key="w_upload").set_value(("neg.npz", path.read_bytes(), "application/octet-stream"))
+    at = at.run()
+    assert_whole(at)
+    assert len(at.error) == 1 and "train_images declares a negative size" in at.error[0].value
+
+
+def test_a_thousand_class_confusion_matrix_shows_the_most_confused_thirty():
+    from tl_ui import inside_charts as ic
+    from tl_ui.inside_panel import MAX_CM_CLASSES, confused_classes
+
+    rng = np.random.default_rng(0)
+    cm = np.diag(rng.integers(1, 5, 1000))
+    cm[17, 900], cm[900, 17], cm[3, 4] = 9, 2, 1  # 17 and 900 are the most confused, 3 and 4 a little
+    shown = confused_classes(cm)
+    assert len(shown) == MAX_CM_CLASSES == 30 and shown == sorted(shown) and {3, 4, 17, 900} <= set(shown)
+    assert confused_classes(cm[:10, :10]) == list(range(10))
+    fig = ic.confusion_figure(cm[np.ix_(shown, shown)], [f"class {c}" for c in shown], "finetune")
+    assert len(fig.data[1].customdata) == 30 * 30  # not a million invisible markers

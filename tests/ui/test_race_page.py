@@ -90,6 +90,16 @@ def test_page_renders_with_strip_pills_and_teaching_panel(made, monkeypatch):
     at.run()  # a real measurement rewrites the cache file, which the page's cache key follows
     assert "tl-here" in markdown_with(at, 'class="tl-guide"')
     assert any("Measured similarity to ImageNet: 0.27" in c.value and "different" in c.value for c in at.caption)
+    assert "**different** by the decision guide" in markdown_with(at, "Similarity to ImageNet: 0.27")
+    # Above the boundary both the panel and the guide's row say "similar" (one function decides: guide_word).
+    photos = Similarity(0.7, (), "a test's stand-in", 200, {"score_low": 0.6, "score_high": 0.8,
+                                                            "confidence": 0.5, "separation": 1.0})
+    monkeypatch.setattr("tl_engine.inspect.similarity.cached", lambda *a, **kw: photos)
+    at.run()
+    assert any("Measured similarity to ImageNet: 0.70" in c.value and ": similar" in c.value
+               and "borderline" in c.value for c in at.caption)  # 0.6-0.8 reaches across the boundary
+    assert "**similar** by the decision guide" in markdown_with(at, "Similarity to ImageNet: 0.70")
+    assert "<tr><th>similar</th><td class=\"tl-here\">" in markdown_with(at, 'class="tl-guide"')
 
 
 def test_frozen_slider_moves_the_pill_and_the_strip(made):
@@ -257,12 +267,12 @@ def test_unreadable_upload_shows_the_engine_message_once_and_is_not_parsed_again
     at = page()
     at.file_uploader(key="w_upload").set_value(("broken.zip", b"this is not a zip", "application/zip")).run()
     assert not at.exception
-    assert len(at.error) == 1 and at.error[0].value.startswith("broken.zip: ")
+    assert len(at.error) == 1 and at.error[0].value.startswith("broken.zip ")  # named once, not "x: x is..."
     assert at.selectbox(key="w_dataset").value == RunConfig().dataset
     at.slider(key="w_frozen_stages").set_value(2).run()  # any rerun: the same file is still in the widget
     at.run()
     assert calls == ["broken.zip"]  # parsed once; its message is remembered
-    assert len(at.error) == 1 and at.error[0].value.startswith("broken.zip: ")
+    assert len(at.error) == 1 and at.error[0].value.startswith("broken.zip ")  # named once, not "x: x is..."
 
 
 def test_a_link_to_an_upload_this_server_lacks_falls_back_to_a_bundled_dataset(made):

@@ -93,6 +93,26 @@ def test_fitted_sizes_of_an_unequal_upload_and_a_bundled_set_are_unchanged():
     assert S.train_options(info) == [5, 16] and S.test_options(info) == [3]
     assert (S.fitted(info, "train_size"), S.fitted(info, "val_size"), S.fitted(info, "test_size")) == (5, 3, 3)
     assert S.default_settings([info])["train_size"] == 5
+    hostile = DatasetInfo("x", "x", "d", 16, 4, 4, ("[a](http://x.io)", "dogs"), "", "",
+                          class_counts=((14, 2), (3, 1), (3, 1)))
+    from tl_engine.data import draw_note
+    from tl_ui.safe_text import md
+
+    note = draw_note(hostile, "train", 16, show=md)
+    assert "](" not in note and "\\[a\\]" in note  # the page's note shows the name, never a link
     fashion = next(i for i in list_datasets() if i.name == "fashion-mnist")
     assert S.train_options(fashion) == list(S.TRAIN_STEPS) and S.test_options(fashion) == [200, 500, 1000]
     assert (S.fitted(fashion, "train_size"), S.fitted(fashion, "test_size")) == (500, 1000)
+
+
+def test_switching_datasets_starts_each_at_its_fitted_sizes_and_keeps_a_smaller_choice(made):
+    at = upload("cats_dogs.zip", photo_zip(IMBALANCED))
+    up = at.selectbox(key="w_dataset").value
+    assert at.select_slider(key="w_train_size").value == 5  # the largest balanced draw, not 500 snapped to 16
+    at.selectbox(key="w_dataset").set_value("fashion-mnist").run()
+    assert at.select_slider(key="w_train_size").value == 500  # back at the default, not 5 snapped to 20
+    at.select_slider(key="w_train_size").set_value(20).run()
+    at.selectbox(key="w_dataset").set_value("mnist").run()
+    assert at.select_slider(key="w_train_size").value == 20  # a size the person chose is kept where it fits
+    at.selectbox(key="w_dataset").set_value(up).run()
+    assert at.select_slider(key="w_train_size").value == 5 and not at.exception

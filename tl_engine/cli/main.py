@@ -12,7 +12,7 @@ from ..config import KNOWN_STRATEGIES, EpochResult, StrategySummary
 from ..errors import UserError
 from ..store import check_writable
 from .args import add_race_options, add_strategies_option, config_from_args
-from .output import write_result
+from .output import terminal, write_result
 from .similarity import add_similarity_command
 from .sweep import add_sweep_command
 
@@ -49,11 +49,11 @@ def cmd_race(a: argparse.Namespace) -> int:
     ds = load_dataset(cfg.dataset)  # decoded once: the race reuses it
     cfg, notes = fit_to_dataset(cfg, ds.info)
     for note in notes:
-        print(f"note: {note}")
+        print(f"note: {terminal(note)}")
     if ds.info.splits:
-        print(f"splits: {ds.info.splits}")
+        print(f"splits: {terminal(ds.info.splits)}")
     print(f"noise: {noise_sentence(cfg.test_size)}")
-    shown = display_name(ds.info)
+    shown = terminal(display_name(ds.info))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: (stop.set(), print("\nstopping after this batch...", file=sys.stderr)))
     print(f"race: {shown}, {cfg.train_size} train / {cfg.val_size} validation / {cfg.test_size} test images, "
@@ -65,7 +65,7 @@ def cmd_race(a: argparse.Namespace) -> int:
     print()
     print(format_summary(result.summary))
     if result.skipped_images:
-        print(f"note: skipped {result.skipped_images} file(s) in {shown}: " + "; ".join(ds.skipped_reasons))
+        print(terminal(f"note: skipped {result.skipped_images} file(s) in {shown}: " + "; ".join(ds.skipped_reasons)))
     print(f"wall time {result.wall_seconds:.1f}s on {result.device}"
           + ("" if result.completed else "  (stopped early: partial results)"))
     code = 0 if result.completed else 130
@@ -113,5 +113,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc)}", file=sys.stderr)  # a file or folder name may hold escape sequences
         return 2

@@ -1,13 +1,23 @@
-"""Writing a command's JSON result so that a finished race is never lost to a bad path or a full disk."""
+"""A command's output: its JSON result never lost to a bad path or a full disk, and names printed without
+the control characters a hostile file or folder name could send to the terminal."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
 from ..store import default_path, os_reason, write_json_atomic
+
+# C0/C1 controls (escape sequences, newlines), bidi overrides and marks: a folder name must not drive the terminal
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal(text: object) -> str:
+    """``text`` safe to print: every control character written as its escape (``\\x1b``, ``\\n``, ``\\u202e``)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def write_result(path: str, obj: dict, ok: int) -> int:

@@ -10,7 +10,7 @@ import argparse
 
 from ..inspect import BACKBONES, METHOD, SIMILAR_FROM, Similarity, guide_word, measure
 from ..store import check_writable
-from .output import write_result
+from .output import terminal, write_result
 
 DESCRIPTION = f"""\
 Run the pretrained backbone with its original 1,000-class ImageNet head on a class-balanced sample of the
@@ -68,7 +68,7 @@ def to_json(r: Similarity) -> dict:
 def cmd_similarity(a: argparse.Namespace) -> int:
     check_writable(a.json)  # before half a minute of work, not after
     result = measure(a.dataset, backbone=a.backbone, sample=a.sample, seed=a.seed, use_cache=not a.no_cache)
-    print(format_result(result))
+    print("\n".join(terminal(line) for line in format_result(result).split("\n")))  # names: no escape codes
     secs = result.details.get("seconds")
     when = "from the cache" if result.details.get("cached") else "measured"
     print(f"\n{result.method}; {when} ({secs:.1f}s of measuring)" if secs is not None else f"\n{result.method}")

@@ -89,6 +89,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     base = config_from_args(a)
     if a.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {a.seeds}")
+    if a.kind != "domain":  # sizes left at their defaults fitted to the dataset, as `race` does
+        base = _fitted(base)
     opts = {k: v for k, v in (("ks", a.ks), ("sizes", a.sizes), ("per_class", a.per_class)) if v}
     opts["seeds"] = a.seeds
     if a.kind == "domain":
@@ -103,6 +105,17 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         return _sweep(a, base, opts, store, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _fitted(base):
+    from ..data import list_datasets, load_dataset
+    from ..training import fit_to_dataset
+
+    info = next((i for i in list_datasets() if i.name == base.dataset), None) or load_dataset(base.dataset).info
+    base, notes = fit_to_dataset(base, info)
+    for note in notes:
+        print(f"note: {note}")
+    return base
 
 
 def _sweep(a: argparse.Namespace, base, opts: dict, store, stop: threading.Event) -> int:

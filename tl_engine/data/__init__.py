@@ -23,6 +23,7 @@ _EXPORTS = {
     "load_meta": "uploads",
     "min_per_class": "usersplit",
     "open_square": "images",
+    "probe_photos": "probe",
     "quotas": "sizes",
     "save_upload": "uploads",
     "split_balanced": "bundled",

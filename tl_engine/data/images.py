@@ -8,7 +8,7 @@ is 40 million rows), so the cost is bounded by the largest intermediate, not by 
 
 1. The header is read first (``Image.open`` decodes nothing; a WebP's size is read by hand, because Pillow's
    WebP decoder allocates its canvas when the file is opened). A JPEG is decoded at 1/2, 1/4 or 1/8 scale
-   (``Image.draft``), as small as still covers STORE_SIZE.
+   (``Image.draft``), as small as still covers twice the size it is shrunk to.
 2. :func:`decode_cost` estimates the peak bytes of decoding and shrinking it from its size, mode and format
    (bytes per pixel measured for each: docs/limits.md); above MAX_DECODE_BYTES the file is skipped undecoded.
 3. The one full-size decode is shrunk at once: centre square cut and reduced by an integer factor in one step
@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
+from .memory import trim_heap
 
 STORE_SIZE = 128  # pixels; larger than any resolution a CPU race uses, small enough for thousands of images
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # what Pillow may decode; never EPS (Ghostscript), TIFF, PSD...
@@ -49,13 +50,14 @@ Image.MAX_IMAGE_PIXELS = min(Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS, MAX_IMA
 
 # Peak bytes per pixel of decoding and shrinking one image, by mode once opened: the decoded image, plus a
 # full-size working copy for modes converted first (1, P, 16-bit, CMYK), plus the premultiplied copy Pillow
-# makes to shrink alpha. A WebP costs ~16-17 whatever its mode (libwebp's two canvases and the decoded bytes Pillow
+# makes to shrink alpha. A WebP costs ~16-17 whatever its mode (libwebp's canvases and the bytes Pillow
 # keeps). Each measured as RSS growth of a fresh process (docs/limits.md#what-one-image-may-cost).
 _PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 9, "PA": 9, "LA": 8, "RGB": 4, "RGBA": 8, "I;16": 6, "I;16B": 6,
                          "I;16L": 6, "I": 4, "F": 4, "CMYK": 8, "YCbCr": 8}
 _WEBP_BYTES_PER_PIXEL = 18  # measured 16.0 at 9 MP, 17.2 at 5.8 MP
 _ROW_BYTES = 24  # Pillow keeps an 8-byte pointer per row in each of up to three full-size copies
 _COLUMN_BYTES = 16  # a decoder's previous and current row, up to 8 bytes per pixel each (a 10 M × 1 PNG: 3 B/px)
+_TRIM_ABOVE = 16 * 2**20  # after decoding an image that cost more, freed heap memory is handed back
 _REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F")  # modes Image.reduce takes; others are converted first
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -161,15 +163,20 @@ def open_square(data: bytes, side: int, budget: PixelBudget | None = None) -> Im
         raise Skip(f"larger than {MAX_FILE_BYTES // 2**20} MB")
     with DECODE_SLOTS:
         im = _open_checked(data, side, budget)
+        big = decode_cost(*im.size, im.mode, im.format or "") > _TRIM_ABOVE
         try:
             orientation = _orientation(im)
             small = _grey_or_rgb(_reduce_square(im, side))
             if orientation in _TRANSPOSE:  # after the crop: the centre square of a rotated photo is the rotated one
                 small = small.transpose(_TRANSPOSE[orientation])
             small.load()
-            return small
         except Exception as e:  # noqa: BLE001 (truncated data, bad chunks, decoder errors: one bad file)
             raise Skip("damaged image data (could not be decoded)") from e
+        finally:
+            del im
+            if big:  # its full-size buffers are freed: give them back, or each thread's heap keeps them
+                trim_heap()
+        return small
 
 
 def _open_checked(data: bytes, side: int, budget: PixelBudget | None) -> Image.Image:

@@ -10,6 +10,7 @@ classes gave all they have. Pure numpy: the page and the CLI use the same rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,8 @@ def quotas(counts: np.ndarray | list[int], n: int) -> np.ndarray:
         for c in short:  # these give everything; the others share what is left, balanced again
             q[c] = counts[c]
             left -= int(counts[c])
-        open_ = [c for c in open_ if c not in short]
+        gone = set(short)
+        open_ = [c for c in open_ if c not in gone]
     return q
 
 
@@ -87,13 +89,14 @@ def fitted_size(info: Any, split: str, default: int) -> int:
     return max(min(max(default, n_classes(info)), balanced_max(info, split)), 1)
 
 
-def draw_note(info: Any, split: str, n: int) -> str | None:
-    """One sentence when a draw of ``n`` is not balanced (which classes give all they have), else None."""
+def draw_note(info: Any, split: str, n: int, show: Callable[[str], str] = str) -> str | None:
+    """One sentence when a draw of ``n`` is not balanced (which classes give all they have), else None.
+    ``show`` renders each class name (the page escapes them: a name can be markup)."""
     counts = class_counts(info, split)
     if counts is None or n <= max_balanced(counts) or n > int(counts.sum()):
         return None
     q = quotas(counts, n)
-    names = list(info.classes)
+    names = [show(c) for c in info.classes]
     head = f"{n:,} {_WORDS[split]} images is more than a class-balanced draw allows ({max_balanced(counts):,})"
     rest = q < counts
     if not rest.any():

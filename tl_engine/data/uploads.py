@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import DataError, StorageError
 from .imageset import DatasetInfo, ImageSet
+from .memory import upload_scope
 
 PREFIX = "upload:"
 DIR_NAME = "uploads"
@@ -66,7 +67,6 @@ def save_upload(filename: str, data: bytes) -> Upload:
     Raises:
         DataError: the file cannot be used; nothing was written.
     """
-    from .user import load_upload
 
     digest = hashlib.sha256(data).hexdigest()[:16]
     name, title = PREFIX + digest, Path(filename).name
@@ -77,7 +77,19 @@ def save_upload(filename: str, data: bytes) -> Upload:
             return load_meta(name)
     except OSError as e:
         raise _storage_error(title, e) from e
+    with upload_scope():  # its decoded images count against the process's pool until they are written
+        _store(folder, digest, filename, data)
+    with contextlib.suppress(OSError):  # the upload is kept; old ones are tried again with the next
+        cleanup(folder)
+    return load_meta(name)
+
+
+def _store(folder: Path, digest: str, filename: str, data: bytes) -> None:
+    """Parse ``data`` and write its arrays (compressed) and its .json; the arrays are freed on return."""
+    from .user import load_upload
+
     ds = load_upload(filename, data)
+    title = Path(filename).name
     meta = {"filename": title, "classes": list(ds.info.classes), "skipped": ds.skipped,
             "skipped_reasons": list(ds.skipped_reasons), "splits": ds.info.splits}
     try:
@@ -88,9 +100,6 @@ def save_upload(filename: str, data: bytes) -> Upload:
     except OSError as e:
         (folder / f"{digest}.npz").unlink(missing_ok=True)  # no half-kept upload: its data without its name
         raise _storage_error(title, e) from e
-    with contextlib.suppress(OSError):  # the upload is kept; old ones are tried again with the next
-        cleanup(folder)
-    return load_meta(name)
 
 
 def _storage_error(title: str, e: OSError) -> StorageError:
@@ -204,7 +213,7 @@ def _mtime(p: Path, default: float) -> float:
 def _stat(path: Path) -> os.stat_result | None:
     try:
         return path.stat()
-    except FileNotFoundError:  # deleted by another session's cleanup meanwhile
+    except OSError:  # deleted by another session's cleanup meanwhile
         return None
 
 

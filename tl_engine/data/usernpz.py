@@ -18,6 +18,7 @@ import numpy as np
 from numpy.lib import format as npformat
 
 from ..errors import DataError
+from .memory import reserve
 from .usersplit import split_indices, take_in_place
 from .userzip import READABLE, open_zip
 
@@ -25,7 +26,7 @@ NPZ_KEYS = ("train_images", "train_labels", "test_images", "test_labels")  # req
 OPTIONAL_KEYS = ("val_images", "val_labels", "classes")
 MAX_NPZ_IMAGES = 250_000  # per split; MedMNIST's largest train split has 165,466 images
 MAX_NPZ_SIDE = 256  # pixels; the race resizes batches of 256 images at this size (256 MB of float32)
-MAX_NPZ_DECODED_BYTES = 2**30  # all splits as uint8 (grey repeated to RGB if any split is colour)
+MAX_NPZ_DECODED_BYTES = 768 * 2**20  # all splits as uint8 (grey repeated to RGB if any split is colour)
 MAX_NPZ_RAW_BYTES = 2 * 2**30  # bytes unpacked from all members together (a float64 set is 8x its uint8 result)
 MAX_CLASSES = 1000  # class names in ``classes``; also bounds the label values used as classes
 LABEL_RANGE = 2**31 - 1  # labels are class indices: whole numbers within ±this
@@ -94,6 +95,7 @@ def _read(fp: BinaryIO, source: str) -> NpzSplits:
         keys += ("classes",) if "classes" in names else ()
         m = {k: _member(zf, names[k], k, source) for k in keys}
         colour = _check_shapes(m, splits, source)
+        reserve(sum(math.prod(m[f"{s}_images"].shape[:3]) for s in splits) * (3 if colour else 1))
         out: dict[str, np.ndarray] = {}
         for s in splits:
             out[f"{s}_y"] = _labels(zf, m[f"{s}_labels"], source)
@@ -158,7 +160,7 @@ def _check_shapes(m: dict[str, Member], splits: tuple[str, ...], source: str) ->
     decoded = sum(math.prod(m[f"{s}_images"].shape[:3]) * (3 if colour else 1) for s in splits)
     if decoded > MAX_NPZ_DECODED_BYTES or raw > MAX_NPZ_RAW_BYTES:
         raise DataError(f"{source} declares {max(decoded, raw) / 2**30:.1f} GB of arrays; at most "
-                        f"{MAX_NPZ_DECODED_BYTES / 2**30:.0f} GB of images are read. Subsample or resize the data.")
+                        f"{MAX_NPZ_DECODED_BYTES // 2**20} MB of images are read. Subsample or resize the data.")
     return colour
 
 

@@ -49,7 +49,8 @@ class Group:
 
     @property
     def xs(self) -> list:
-        return sorted({getattr(r.config, VARIES[self.kind]) for r in self.races})
+        runs = [r for r in self.races if self.kind != "freeze" or "finetune" in r.summary]  # k: fine-tune's
+        return sorted({getattr(r.config, VARIES[self.kind]) for r in runs})
 
 
 def is_bundled(result: RaceResult, bundled: Iterable[str]) -> bool:
@@ -80,10 +81,11 @@ def groups(kind: str, results: Iterable[RaceResult]) -> list[Group]:
     """The comparable groups for ``kind`` ("freeze" or "size"), most races first (ties: the newest first)."""
     by: dict[tuple, list[RaceResult]] = {}
     for r in results:
-        if kind == "freeze" and "finetune" not in r.config.strategies:
-            continue  # k moves only fine-tune: a race without it says nothing about k
         by.setdefault(_settings(r, kind), []).append(r)
-    out = sorted((Group(kind, key, tuple(rs)) for key, rs in by.items()),
+    # k moves only fine-tune: a group without it says nothing about k (a scratch-only race, as the freeze sweep
+    # runs one, still joins a group that has fine-tune: it is a reference).
+    keep = [(key, rs) for key, rs in by.items() if kind != "freeze" or any("finetune" in r.summary for r in rs)]
+    out = sorted((Group(kind, key, tuple(rs)) for key, rs in keep),
                  key=lambda g: str(g.races[-1].extras.get("created_at")), reverse=True)
     return sorted(out, key=lambda g: (-len(g.races), -len(g.xs)))  # stable: among equals, the newest first
 

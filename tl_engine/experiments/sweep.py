@@ -142,8 +142,9 @@ class Progress:
 
 def run_cost(cfg: RunConfig) -> float:
     """Rough relative cost of a race (images × trained share of the network), for the time-left estimate."""
-    share = {"scratch": 1.0, "frozen": 0.1, "finetune": max(0.1, (NUM_STAGES - cfg.frozen_stages) / NUM_STAGES)}
-    return cfg.epochs * cfg.train_size * sum(share[s] for s in cfg.strategies) + cfg.test_size
+    body = max(0.1, (NUM_STAGES - cfg.frozen_stages) / NUM_STAGES)  # gradual and LoRA run stages k..6 too
+    share = {"scratch": 1.0, "finetune": body, "gradual": body, "lora": body}  # the rest: a head on a cache
+    return cfg.epochs * cfg.train_size * sum(share.get(s, 0.1) for s in cfg.strategies) + cfg.test_size
 
 
 def run_sweep(kind: str, base_cfg: RunConfig, store=None, stop: threading.Event | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from ..models import SPECS, build
 from .export import export_torchscript
@@ -30,7 +31,9 @@ def save_trained(race, folder: str | Path) -> str:
         export_torchscript(net, data.classes, cfg.resolution, bspec.mean, bspec.std, out / f"{name}.pt", grey=data.grey)
     nets = dict(race.models)
     imagenet = build(cfg.backbone, len(data.classes)).eval()  # the shipped ImageNet weights, untouched
-    arrays: dict[str, np.ndarray] = {f"filters_{s}": first_layer_filters(n) for s, n in nets.items()}
+    # Pixels has no convolution at all: no filters to show (its PCA map is of the pixels themselves).
+    arrays: dict[str, np.ndarray] = {f"filters_{s}": first_layer_filters(n) for s, n in nets.items()
+                                     if any(isinstance(m, nn.Conv2d) for m in n.stages[0].modules())}
     arrays["filters_imagenet"] = first_layer_filters(imagenet)
     x, y = data.x_test[:MAX_MAP_POINTS].cpu(), data.y_test[:MAX_MAP_POINTS].cpu().numpy()
     # The frozen strategy's body *is* the ImageNet backbone; scratch and fine-tune show what training changed.

@@ -152,7 +152,7 @@ def measure(dataset: str, backbone: str = "mobilenet_v2", sample: int = 200, see
     Raises:
         DataError: the dataset cannot be loaded, or the sample holds fewer than two classes.
     """
-    from ..data import load_dataset
+    from ..data import display_name, load_dataset
     from ..models import spec
 
     spec(backbone)  # an unknown backbone is a ConfigError before any work
@@ -169,7 +169,7 @@ def measure(dataset: str, backbone: str = "mobilenet_v2", sample: int = 200, see
     x = np.stack([splits[s][1][i] for s, i in refs])
     y = np.array([splits[s][2][i] for s, i in refs], dtype=np.int64)
     if len(np.unique(y)) < 2:
-        raise DataError(f"{dataset!r}: the sample holds only one class; similarity needs at least two")
+        raise DataError(f"{display_name(ds.info)!r}: the sample holds only one class; similarity needs at least two")
     probs = imagenet_probs(x, backbone)
     result = _assemble(probs, y, refs, [n for n, _, _ in splits], ds.info.classes, seed)
     result.details["seconds"] = round(time.perf_counter() - start, 2)

@@ -281,7 +281,7 @@ def _assemble(cfg: RunConfig, sources: dict[str, RaceResult]) -> RaceResult:
     epochs.sort(key=lambda e: (e.epoch, order[e.strategy]))  # round-robin, as the race yields them
     details = {s: {k: v for k, v in rec.summary[s].to_dict().items()
                    if k in ("confusion_matrix", "per_class_acc", "delta_theta", "test_pred", "test_conf",
-                           "imagenet_agreement", "imagenet_agreement_noise")}
+                           "imagenet_agreement", "imagenet_agreement_noise", "imagenet_agreement_own_stats")}
                for s, rec in sources.items()}
     first = next(iter(sources.values()))
     devices = sorted({rec.device for rec in sources.values()})

@@ -69,7 +69,7 @@ def fit_to_dataset(cfg: RunConfig, info: DatasetInfo, defaults: RunConfig = DEFA
     """
     notes, changes = [], {}
     for field, split in (("train_size", "train"), ("val_size", "val"), ("test_size", "test")):
-        asked, word = getattr(cfg, field), field.split("_")[0]
+        asked, word = getattr(cfg, field), {"train": "training", "val": "validation", "test": "test"}[split]
         if asked == getattr(defaults, field):
             fitted = fitted_size(info, split, asked)
             if fitted != asked:
@@ -78,7 +78,7 @@ def fit_to_dataset(cfg: RunConfig, info: DatasetInfo, defaults: RunConfig = DEFA
                 why = (f"at least one per class ({fitted:,})" if fitted > asked else
                        f"all {fitted:,} it has" if most == getattr(info, f"n_{split}") else
                        f"the largest class-balanced draw ({fitted:,} of its {getattr(info, f'n_{split}'):,})")
-                notes.append(f"{display_name(info)}: the default {asked:,} {word} images does not fit; using {why}.")
+                notes.append(f"{display_name(info)}: the default of {asked:,} {word} images does not fit; using {why}.")
         elif (note := draw_note(info, split, asked)) is not None:
             notes.append(f"{display_name(info)}: {note}")
     return (replace(cfg, **changes) if changes else cfg), notes

@@ -28,6 +28,7 @@ from ..config import EpochResult, RaceResult, RunConfig
 from ..data import ImageSet, load_dataset, split_balanced, to_model_input
 from ..models import SPECS, STRATEGIES, StagedNet, merge_lora, warm_up
 from .checks import validate
+from .forgetting import Forgetting, measured
 from .machine import usable_cpus
 from .strategy_run import Cancelled, RaceData, inspect_strategy, setup_strategy, train_epoch
 from .torchutil import resolve_device
@@ -76,6 +77,7 @@ class Race:
         self.events: list[EpochResult] = []
         self.details: dict[str, dict] = {}  # strategy -> confusion matrix, per-class accuracy, Δθ, predictions
         self.models: dict[str, StagedNet] = {}
+        self._forgetting: Forgetting | None = None  # the untouched network's probe labels, made on first use
         self.started = time.perf_counter()
 
     @property
@@ -117,6 +119,12 @@ class Race:
             event = train_epoch(run, ep, data, self.device, self.stop, t0)
             if ep == self.cfg.epochs:
                 self.details[name] = inspect_strategy(run, data)
+                if measured(name):  # not charged to the racer's clock: no racer pays for the measuring
+                    self._forgetting = self._forgetting or Forgetting(self.cfg, self.device)
+                    agree, noise = self._forgetting.agreement(run.net)
+                    own, _ = self._forgetting.agreement(run.net, own_stats=True)
+                    self.details[name] |= {"imagenet_agreement": agree, "imagenet_agreement_noise": noise,
+                                           "imagenet_agreement_own_stats": own}
                 if self.keep_models:
                     self.models[name] = merge_lora(run.net).eval()  # adapters folded in: a plain network
             yield event

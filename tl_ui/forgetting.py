@@ -1,0 +1,48 @@
+"""Accuracy and ImageNet agreement side by side, after a race: did a racer forget ImageNet to learn the task?
+
+Pure HTML from the race's summary (styled by assets/style.css); the numbers are the engine's
+``imagenet_agreement`` (the original ImageNet head on the racer's trained body, top-1 agreement with the
+untouched network over 96 probe photos) and its noise (2 binomial standard errors over those photos).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+from tl_engine.config import StrategySummary
+from tl_ui.style import color, label
+
+
+def forgetting_sentence(summary: Mapping[str, StrategySummary], body_x: float | None = None) -> str:
+    """What happened, in measured words; empty when no racer has an agreement."""
+    got = {s: v for s, v in summary.items() if v.imagenet_agreement is not None}
+    moved = {s: v for s, v in got.items() if v.imagenet_agreement < 1.0}
+    if not got:
+        return ""
+    if not moved:
+        return ("Every pretrained racer still gives ImageNet's answer on every probe photo: its body is ImageNet's, "
+                "unchanged.")
+    worst = min(moved, key=lambda s: moved[s].imagenet_agreement)
+    v = moved[worst]
+    forgot = " (forgetting)" if v.imagenet_agreement < 0.5 else ""
+    rate = f" with its body at {body_x:g}× the head's learning rate" if body_x is not None else ""
+    return (f"{label(worst)}{rate} reached {100 * v.final_test_acc:.1f} % test accuracy, and ImageNet's own head on "
+            f"its trained body now agrees with the untouched network on {100 * v.imagenet_agreement:.0f} % of the "
+            f"probe photos (± {100 * (v.imagenet_agreement_noise or 0):.0f}): learning your classes moved its "
+            f"features away from the ones ImageNet's head reads{forgot}.")
+
+
+def forgetting_html(summary: Mapping[str, StrategySummary], body_x: float | None = None) -> str:
+    """A small table, one row per racer: test accuracy next to ImageNet agreement ("–" where not measured)."""
+    rows = []
+    for s, v in summary.items():
+        a = v.imagenet_agreement
+        agree = ("–" if a is None else
+                 f"{100 * a:.0f} % <small>± {100 * (v.imagenet_agreement_noise or 0):.0f}</small>")
+        rows.append(f'<tr><th style="color:{color(s)}">{html.escape(label(s))}</th>'
+                    f"<td>{100 * v.final_test_acc:.1f} %</td><td>{agree}</td></tr>")
+    sentence = forgetting_sentence(summary, body_x)
+    return ('<table class="tl-forget"><tr><th>racer</th><th>test accuracy</th><th>ImageNet agreement</th></tr>'
+            + "".join(rows) + "</table>" + (f'<p class="tl-forget-note">{html.escape(sentence)}</p>' if sentence
+                                             else ""))

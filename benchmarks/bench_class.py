@@ -72,7 +72,8 @@ async def loads(base: str, paths: list[str], queries: list[str], who: dict[str, 
             "errors": [x["error"] for x in got if x["seconds"] is None][:3]}
 
 
-async def race_pair(direct: str, front: str, timeout: float, query: str = "") -> dict:
+async def race_pair(direct: str, front: str, timeout: float, query: str = "", who: dict[str, int] | None = None,
+                    front_first: bool = False) -> dict:
     """The default race pressed in a browser straight at Streamlit, then through Caddy (seeds 11 and 12: the
     same work, nothing answered from the store): click -> first points and -> verdict, and their ratio."""
     from playwright.async_api import async_playwright
@@ -81,13 +82,22 @@ async def race_pair(direct: str, front: str, timeout: float, query: str = "") ->
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=web.CHROMIUM,
                                           args=[*web.CHROMIUM_ARGS, "--ignore-certificate-errors"])
-        for name, base, seed in (("direct", direct, 11), ("front", front, 12)):
+        order = [("direct", direct, 11), ("front", front, 12)]
+        for name, base, seed in reversed(order) if front_first else order:
             page, load = await web.open_race_page(browser, f"{base}/?seed={seed}" + (f"&{query}" if query else ""))
             await web.wait_idle(page)
+            meters = {k: web.CpuMeter(pid) for k, pid in (who or {}).items()}
+            for m in meters.values():
+                m.start()
             t = await web.press_train(page)
             out[name] = {**await web.watch_race(page, t, timeout), "seed": seed, "page_load": load}
+            used = {k: m.stop() for k, m in meters.items()}  # the server's tree holds the race's worker
+            out[name]["cpu_seconds"] = {k: u["server"]["cpu_seconds"] for k, u in used.items()}
+            if used:
+                out[name]["cpu_seconds"]["chromium"] = next(iter(used.values()))["chromium"]["cpu_seconds"]
             await page.context.close()
-            print(f"race in the browser, {name}: click -> verdict {out[name]['verdict']} s", flush=True)
+            print(f"race in the browser, {name}: click -> verdict {out[name]['verdict']} s; CPU "
+                  f"{out[name]['cpu_seconds']}", flush=True)
         await browser.close()
     if out["direct"]["verdict"] and out["front"]["verdict"]:
         out["ratio_front_to_direct"] = out["front"]["verdict"] / out["direct"]["verdict"]
@@ -129,7 +139,8 @@ async def run(a, work: Path) -> dict:
                           f"client {res['client_cpu_seconds']:.1f} s", flush=True)
             out["rounds"].append(row)
         if a.race:
-            out["race"] = {"query": a.race_query, **await race_pair(direct, front, 1800, a.race_query)}
+            out["race"] = {"query": a.race_query, "front_first": a.front_first,
+                           **await race_pair(direct, front, 1800, a.race_query, who, a.front_first)}
         return out
     finally:
         proc.send_signal(signal.SIGINT)
@@ -144,6 +155,7 @@ def main() -> int:
                     "Caddy (minutes)")
     ap.add_argument("--race-query", default="", help="settings of those races, e.g. 'train=100&epochs=3' "
                     "(default: the default race)")
+    ap.add_argument("--front-first", action="store_true", help="race through Caddy first, then direct")
     ap.add_argument("--out", type=Path, help="where to write the JSON (default benchmarks/results/class.json)")
     a = ap.parse_args()
     why = web.check_chromium()

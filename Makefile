@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.bench_sweep
 	$(BIN)/python -m benchmarks.bench_page
 	$(BIN)/python -m benchmarks.bench_hostile
+	$(BIN)/python -m benchmarks.decode_cost
 
 # Many browser tabs on one server (20 Chromium contexts): its own target, it takes long.
 bench-load: setup

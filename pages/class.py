@@ -20,9 +20,10 @@ from tl_engine.experiments import pool
 from tl_engine.store import ResultStore
 from tl_ui import class_charts, keys
 from tl_ui import experiment_charts as charts
+from tl_ui.style import ICON
 
 # Also set here: a deep link (/class) on a freshly started server runs this page before app.py's navigation.
-st.set_page_config(page_title="Class · Transfer learning race", page_icon=":material/groups:", layout="wide")
+st.set_page_config(page_title="Class · Transfer learning race", page_icon=ICON, layout="wide")
 
 CSS = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 POLL_SECONDS = 3.0  # a race appears this long after it was stored, at most (one stat per tab per poll)

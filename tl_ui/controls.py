@@ -109,8 +109,8 @@ def sidebar(datasets: Sequence[DatasetInfo]) -> tuple[dict[str, Any], DatasetInf
         st.select_slider("Body learning rate (× the head's)", S.BODY_MULTIPLES, key=W + "body_x",
                          format_func=lambda v: f"{v:g}×",
                          help="Fine-tune's pretrained stages and LoRA's adapters learn at this multiple of the head's "
-                              "rate; head first uses a tenth of it. 10× pushes fine-tune into forgetting ImageNet "
-                              "(see the ImageNet agreement after a race).")
+                              f"rate; head first uses {S.DEFAULTS.gradual_ratio:g}× of that. 10× pushes fine-tune "
+                              "into forgetting ImageNet (see the ImageNet agreement after a race).")
         st.select_slider("LoRA rank r", S.LORA_RANKS, key=W + "lora_rank",
                          help="Rank of LoRA's adapters: more rank, more trainable parameters.")
         st.select_slider("Learning rate, from scratch", key=W + "lr_scratch", **lr)

@@ -8,9 +8,10 @@ untouched network over 96 probe photos) and its noise (2 binomial standard error
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
-from tl_engine.config import StrategySummary
+from tl_engine.config import EpochResult, StrategySummary
 from tl_ui.style import color, label
 
 
@@ -46,3 +47,32 @@ def forgetting_html(summary: Mapping[str, StrategySummary], body_x: float | None
     return ('<table class="tl-forget"><tr><th>racer</th><th>test accuracy</th><th>ImageNet agreement</th></tr>'
             + "".join(rows) + "</table>" + (f'<p class="tl-forget-note">{html.escape(sentence)}</p>' if sentence
                                              else ""))
+
+
+def dip_sentence(events: Sequence[EpochResult], test_size: int) -> str:
+    """Fine-tune's largest drop of test accuracy between two epochs, when it is larger than the noise (2 binomial
+    standard errors of the difference on ``test_size`` images), and what head first did at the same time."""
+    curves: dict[str, list[float]] = {}
+    for e in events:
+        curves.setdefault(e.strategy, []).append(e.test_acc)
+
+    def worst(s: str) -> tuple[float, int, float, float]:
+        acc = curves.get(s, [])
+        drops = [(a - b, i + 2, a, b) for i, (a, b) in enumerate(zip(acc, acc[1:]))]
+        return max(drops, default=(0.0, 0, 0.0, 0.0))
+
+    def noise(a: float, b: float) -> float:
+        return 2 * math.sqrt((a * (1 - a) + b * (1 - b)) / test_size)
+
+    drop, epoch, a, b = worst("finetune")
+    if drop <= noise(a, b):
+        return ""
+    out = (f"{label('finetune')}'s test accuracy fell from {100 * a:.1f} % to {100 * b:.1f} % at epoch {epoch}, "
+           f"more than the noise (± {100 * noise(a, b):.1f}): its new, random head sends large gradients into the "
+           "pretrained stages while it learns.")
+    if "gradual" in curves:
+        g_drop, g_epoch, ga, gb = worst("gradual")
+        out += (f" {label('gradual')}, which trains the head alone first, "
+                + (f"fell by {100 * g_drop:.1f} points at epoch {g_epoch} (from {100 * ga:.1f} %)."
+                   if g_drop > noise(ga, gb) else "did not fall by more than the noise."))
+    return out

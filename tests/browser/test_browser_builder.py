@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from browser_support import OUT, RACE_POINTS_JS, TINY, chromium, start_race, streamlit_server, wait_idle
@@ -108,7 +108,14 @@ def test_builder_camera_classes_race_download_and_upload_again(server, tmp_path)
 
         page.get_by_role("button", name="▷ Race on these").click()
         wait_idle(page)
-        query = parse_qs(urlsplit(page.url).query)  # a copied link must open this race, not the one before
+        # A copied link must open this race, not the one before (the URL follows once the page has rerun).
+        try:
+            page.wait_for_function(f"() => location.search.includes('dataset={quote(UPLOAD_PREFIX)}')",
+                                   timeout=30_000)
+        except PlaywrightTimeout:
+            page.screenshot(path=str(OUT / "builder-url.png"))
+            raise AssertionError(f"the URL still names the race before: {page.url}") from None
+        query = parse_qs(urlsplit(page.url).query)
         assert query["dataset"][0].startswith(UPLOAD_PREFIX), page.url
         assert query["train"][0] != "20", page.url  # TINY's 20 images: the new dataset has its own sizes
         start_race(page)

@@ -160,3 +160,18 @@ def test_a_stopped_race_shows_one_epoch_everywhere(server):
     assert bars and any(t["text"].endswith(f"after epoch {at}") for t in bars["titles"]), bars
     assert f"all at epoch {at}" in main
     assert not _outside(urls), f"requests left the machine: {sorted(set(_outside(urls)))}"
+
+
+@pytest.mark.parametrize("path", ["", "experiments", "class", "about"])
+def test_every_page_loads_without_a_request_leaving_the_machine(server, path):
+    urls: list[str] = []
+    with chromium(viewport=VIEWPORT) as ctx:
+        ctx.on("request", lambda r: urls.append(r.url))
+        page = ctx.new_page()
+        page.goto(f"{server}/{path}")
+        page.locator("h1").first.wait_for()
+        wait_idle(page)
+        page.wait_for_timeout(1000)  # the favicon and fonts are asked for after the first paint
+        icons = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+    assert urls and not _outside(urls), f"requests left the machine: {sorted(set(_outside(urls)))}"
+    assert icons and all(urlsplit(h).hostname in LOCAL or h.startswith("data:") for h in icons), icons

@@ -142,3 +142,21 @@ def test_delta_theta_views_take_racers_with_fewer_stages():
     text = delta_theta_caption(delta)
     assert "Pixels: no pretrained body; its classifier moved by Δθ = 0.70." in text
     assert "Early layers: Δθ is exactly 0 in all 3 stages" in text
+
+
+def test_the_page_names_fine_tunes_dip_and_what_head_first_did():
+    from tl_ui.forgetting import dip_sentence
+
+    # the issue's race (benchmarks/results/issue18_race_seed0.json): fine-tune 63.4, 64.3, 80.7, 82.9;
+    # head first 69.2, 76.1, 73.0, 80.3; on 1,000 test images
+    fine = [0.75, 0.60, 0.68, 0.70]  # race.json's seed 0: a 15-point drop at epoch 2
+    events = [ev("finetune", i + 1, a) for i, a in enumerate(fine)]
+    events += [ev("gradual", i + 1, a) for i, a in enumerate([0.692, 0.761, 0.730, 0.803])]
+    text = dip_sentence(events, 1000)
+    assert text.startswith("Fine-tune's test accuracy fell from 75.0 % to 60.0 % at epoch 2, more than the noise")
+    assert text.endswith("Head first, which trains the head alone first, did not fall by more than the noise.")
+    events += [ev("gradual", 5, 0.60)]  # a drop of 20 points at epoch 5
+    assert dip_sentence(events, 1000).endswith("fell by 20.3 points at epoch 5 (from 80.3 %).")
+    calm = [ev("finetune", i + 1, a) for i, a in enumerate([0.634, 0.643, 0.807, 0.829])]
+    assert dip_sentence(calm, 1000) == ""  # no drop at all
+    assert dip_sentence([ev("finetune", 1, 0.70), ev("finetune", 2, 0.68)], 1000) == ""  # within noise (±4.1)

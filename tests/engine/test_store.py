@@ -163,7 +163,7 @@ CHILD = textwrap.dedent("""
 @pytest.mark.slow
 def test_a_writer_killed_mid_transaction_leaves_finished_runs_intact(tmp_path):
     path = tmp_path / "results.sqlite"
-    code = CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), path=str(path))
+    code = CHILD.format(root=str(ROOT), tests=str(ROOT / "tests" / "engine"), path=str(path))
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         lines = [child.stdout.readline().strip() for _ in range(3)]

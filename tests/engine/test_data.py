@@ -79,6 +79,7 @@ def _build_script():
     return module
 
 
+@pytest.mark.slow  # trains or decodes for a second or more: the edit-run loop stays under 20 s
 def test_textures_are_not_solvable_from_pixel_statistics():
     build = _build_script()
     ds = load_dataset("textures")

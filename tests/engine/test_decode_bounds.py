@@ -144,6 +144,7 @@ def test_at_most_two_images_decode_at_once_in_the_process():
     images.DECODE_SLOTS.release()  # both slots free again, none leaked
 
 
+@pytest.mark.slow  # half a second or more: the edit-run loop stays under 20 s
 def test_an_upload_is_stored_compressed(tmp_path):
     data = hf.png_flood(tmp_path, 3000).read_bytes()  # 3,000 one-pixel PNGs: 47 MB as raw 128² arrays
     up = uploads.save_upload("flood.zip", data)

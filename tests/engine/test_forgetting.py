@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from tl_engine.config import RunConfig
@@ -21,6 +22,7 @@ def test_probe_photos_ship_with_the_app():
     assert len({x[i].tobytes() for i in range(len(x))}) == 96  # 96 different crops
 
 
+@pytest.mark.slow  # trains or decodes for a second or more: the edit-run loop stays under 20 s
 def test_agreement_is_one_for_an_untouched_body_and_drops_when_the_body_changes():
     cfg = RunConfig(resolution=64, device="cpu")
     f = Forgetting(cfg, torch.device("cpu"))
@@ -35,6 +37,7 @@ def test_agreement_is_one_for_an_untouched_body_and_drops_when_the_body_changes(
     assert not measured("scratch") and not measured("pixels") and not measured("early")
 
 
+@pytest.mark.slow  # half a second or more: the edit-run loop stays under 20 s
 def test_race_reports_agreement_frozen_exactly_one_and_a_hot_body_rate_forgets(tiny_cfg):
     cfg = dataclasses.replace(tiny_cfg, epochs=2, strategies=("frozen", "finetune", "pixels"), lr_body=0.3)
     r = Race(cfg)

@@ -28,6 +28,7 @@ def by_strategy(events):
     return out
 
 
+@pytest.mark.slow  # trains or decodes for a second or more: the edit-run loop stays under 20 s
 def test_gradual_head_epochs_are_exactly_frozen_then_it_unfreezes(tiny_cfg):
     cfg = dataclasses.replace(tiny_cfg, epochs=4, head_epochs=2, strategies=("frozen", "gradual", "finetune"))
     runs = by_strategy(Race(cfg))
@@ -110,6 +111,7 @@ def test_early_and_pixels_counts_and_cached_features(tiny_cfg):
     assert 0 <= e.test_acc <= 1 and e.train_loss > 0
 
 
+@pytest.mark.slow  # trains or decodes for a second or more: the edit-run loop stays under 20 s
 def test_every_racer_finishes_a_race_with_inspect_details(tiny_cfg, tmp_path):
     cfg = dataclasses.replace(tiny_cfg, epochs=2, head_epochs=1, strategies=KNOWN_STRATEGIES[3:])
     r = Race(cfg, keep_models=True)

@@ -220,6 +220,7 @@ def test_every_bundled_dataset_gets_a_score():
         assert {c["class"] for c in r.details["per_class"]} == set(info.classes)
 
 
+@pytest.mark.slow  # half a second or more: the edit-run loop stays under 20 s
 def test_photo_fixtures_are_deterministic_balanced_and_say_where_each_photo_comes_from(tmp_path):
     pytest.importorskip("skimage.data", reason="scikit-image ships the real photos of these sets")
     a, b = pf.build("photos-cat-coffee"), pf.build("photos-cat-coffee")

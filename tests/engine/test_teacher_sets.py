@@ -69,6 +69,7 @@ def test_unequal_small_sets_fit_defaults_to_the_balanced_draw_and_never_fail(lay
     assert any("more than a class-balanced draw allows (5)" in n for n in notes)  # ...says the classes differ
 
 
+@pytest.mark.slow  # trains or decodes for a second or more: the edit-run loop stays under 20 s
 def test_many_classes_get_one_validation_and_test_image_each():
     ds = load_upload("many.zip", photo_zip(many_classes(1000, 3), size=8))
     assert len(ds.info.classes) == 1000 and ds.info.n_train == ds.info.n_val == ds.info.n_test == 1000
@@ -79,6 +80,7 @@ def test_many_classes_get_one_validation_and_test_image_each():
     assert counts(sp.val_y, 1000) == [1] * 1000
 
 
+@pytest.mark.slow  # half a second or more: the edit-run loop stays under 20 s
 def test_messages_name_the_uploaded_file_not_its_hash():
     up = save_upload("Ants and bees.zip", photo_zip(ANTS_BEES))
     assert up.info.splits and up.info.class_counts == ((89, 88), (16, 15), (70, 83))  # kept with the upload

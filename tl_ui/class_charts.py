@@ -10,9 +10,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from tl_engine.config import NUM_STAGES, STRATEGY_NAMES
-from tl_engine.experiments import CLAIM_LARGE, CLAIM_SMALL, Point, Verdict
+from tl_engine.experiments import Point, Verdict
 from tl_engine.experiments.pool import Group, group_points, race_points, reference
-from tl_ui.experiment_charts import FREEZE_TICKS, _layout, band, verdict_title
+from tl_ui.experiment_charts import FREEZE_TICKS, _layout, band, size_claim_layout, verdict_title
 from tl_ui.style import color, label
 
 SPREAD = 0.12  # horizontal spread of one x's race markers: in k units, or as a share of x on the log size axis
@@ -93,14 +93,4 @@ def size_figure(group: Group, verdict: Verdict | None = None) -> go.Figure:
         fig.add_trace(band(xs, [100 * p.min for p in ps], [100 * p.max for p in ps], s, name=f"{s} band"))
         fig.add_trace(_mean(ps, s, "%{x:,} images"))
         fig.add_trace(race_markers(group, s))
-    sizes = group.xs
-    if verdict is not None and "scratch_acc" in verdict.numbers:
-        ft_y, sc_y = 100 * float(verdict.numbers["finetune_acc"]), 100 * float(verdict.numbers["scratch_acc"])
-        fig.add_trace(go.Scatter(x=[CLAIM_SMALL, CLAIM_LARGE], y=[ft_y, sc_y], name="the claim", mode="markers",
-                                 hoverinfo="skip",
-                                 marker=dict(symbol="circle-open", size=30, color="#111", line=dict(width=3))))
-    fig.update_layout(xaxis=dict(type="log", title="training images (log scale)", tickvals=sizes,
-                                 ticktext=[f"{n:,}" for n in sizes]),
-                      yaxis=dict(title="final test accuracy (%)", range=[0, 101]))
-    title = verdict_title(f"Fine-tune on {CLAIM_SMALL:,} beats scratch on {CLAIM_LARGE:,}", verdict)
-    return _layout(fig, height=470, title=title)
+    return size_claim_layout(fig, group.xs, verdict)

@@ -189,14 +189,22 @@ def size_figure(runs: Sequence[SweepRun], verdict: Verdict | None = None) -> go.
         fig.add_trace(_mean_line(ps, s, xs, "%{x:,} images"))
     sizes = sorted({p.x for ps in pts.values() for p in ps})
     if verdict is not None and "scratch_acc" in verdict.numbers:
-        ft_y, sc_y = 100 * float(verdict.numbers["finetune_acc"]), 100 * float(verdict.numbers["scratch_acc"])
+        sc_y = 100 * float(verdict.numbers["scratch_acc"])
         fig.add_trace(go.Scatter(x=[min(sizes), max(sizes)], y=[sc_y, sc_y], mode="lines", hoverinfo="skip",
                                  name=f"scratch on {CLAIM_LARGE:,}", line=dict(color=color("scratch"), width=2,
                                                                                dash="dot")))
+    return size_claim_layout(fig, sizes, verdict)
+
+
+def size_claim_layout(fig: go.Figure, sizes: Sequence[int], verdict: Verdict | None) -> go.Figure:
+    """The data-size chart's claim markers (fine-tune at CLAIM_SMALL, scratch at CLAIM_LARGE), log axis and
+    verdict title: shared by the sweep's chart and the class page's, so the two cannot drift apart."""
+    if verdict is not None and "scratch_acc" in verdict.numbers:
+        ft_y, sc_y = 100 * float(verdict.numbers["finetune_acc"]), 100 * float(verdict.numbers["scratch_acc"])
         fig.add_trace(go.Scatter(x=[CLAIM_SMALL, CLAIM_LARGE], y=[ft_y, sc_y], name="the claim", mode="markers",
                                  hoverinfo="skip",
                                  marker=dict(symbol="circle-open", size=30, color="#111", line=dict(width=3))))
-    fig.update_layout(xaxis=dict(type="log", title="training images (log scale)", tickvals=sizes,
+    fig.update_layout(xaxis=dict(type="log", title="training images (log scale)", tickvals=list(sizes),
                                  ticktext=[f"{n:,}" for n in sizes]),
                       yaxis=dict(title="final test accuracy (%)", range=[0, 101]))
     title = verdict_title(f"Fine-tune on {CLAIM_SMALL:,} beats scratch on {CLAIM_LARGE:,}", verdict)

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bare_sessions, web
+from benchmarks import bare_sessions, web, write_results
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -211,9 +211,7 @@ def main() -> int:
                caddy=subprocess.run(["caddy", "version"], capture_output=True, text=True).stdout.strip())
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
     path = a.out
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    write_results(path, out)
     return 0
 
 

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import bare_sessions, web
+from benchmarks import bare_sessions, web, write_results
 from tl_engine.store import ResultStore
 
 RESULTS = Path(__file__).parent / "results"
@@ -180,9 +180,7 @@ def main() -> int:
                cpus=os.cpu_count())
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
     path = a.out or (Path(tempfile.gettempdir()) / "tl-bench" / "load.json" if a.quick else RESULTS / "load.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    write_results(path, out)
     return 0
 
 

@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import web
+from benchmarks import web, write_results
 from tl_engine.config import RunConfig
 from tl_engine.store import ResultStore
 
@@ -193,9 +193,7 @@ def main() -> int:
     out["bench_wall_seconds"] = time.perf_counter() - t_start
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
     path = a.out or (Path(tempfile.gettempdir()) / "tl-bench" / "page.json" if a.quick else RESULTS / "page.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    write_results(path, out)
     return 0
 
 

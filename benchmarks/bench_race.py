@@ -27,6 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks import write_results
 from tl_engine.config import STRATEGY_NAMES, RunConfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -177,9 +178,7 @@ def main() -> int:
                       "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
     path = a.out or (Path(tempfile.gettempdir()) / "tl-bench" / "race.json" if a.quick else RESULTS / "race.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    write_results(path, out)
     return 0
 
 

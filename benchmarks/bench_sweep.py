@@ -11,7 +11,6 @@ from the store, in under 2 s. Uses a fresh temporary store, so nothing is reused
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks import write_results
 from tl_engine.config import RunConfig
 from tl_engine.experiments import run_sweep
 from tl_engine.store import ResultStore
@@ -75,9 +75,7 @@ def main() -> int:
            "checks": checks, "when": time.strftime("%Y-%m-%d %H:%M"), "loadavg_before": load_before,
            "loadavg_after": os.getloadavg()}
     path = a.out or (Path(tempfile.gettempdir()) / "tl-bench" / "sweep.json" if a.quick else RESULTS / "sweep.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    write_results(path, out)
     return 0
 
 

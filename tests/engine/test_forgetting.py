@@ -26,7 +26,7 @@ def test_probe_photos_ship_with_the_app():
 def test_agreement_is_one_for_an_untouched_body_and_drops_when_the_body_changes():
     cfg = RunConfig(resolution=64, device="cpu")
     f = Forgetting(cfg, torch.device("cpu"))
-    net = build(cfg.backbone, 3, pretrained=True)
+    net = build(cfg.backbone, 3)
     assert f.agreement(net) == (1.0, 0.0)
     with torch.no_grad():  # a body whose last stage moved: ImageNet's head no longer reads what it expects
         for p in net.stages[6].parameters():

@@ -96,7 +96,7 @@ def test_first_layer_filters_show_what_was_frozen(k4, k0):
     from tl_engine.models.backbones import build
 
     race, _ = k4
-    imagenet = first_layer_filters(build(CFG.backbone, 10, pretrained=True))
+    imagenet = first_layer_filters(build(CFG.backbone, 10))
     f = {s: first_layer_filters(net) for s, net in race.models.items()}
     assert imagenet.shape == (32, 3, 3, 3) and imagenet.min() == 0 and imagenet.max() == 1
     assert np.array_equal(f["frozen"], imagenet)

@@ -40,7 +40,7 @@ def _net(name: str, pretrained: bool) -> B.StagedNet:
         _scramble_batchnorms(net)
         return net.eval()
     try:
-        return B.build(name, 10, pretrained=True).eval()
+        return B.build(name, 10).eval()
     except WeightsMissingError as e:
         pytest.skip(f"ImageNet weights not installed: {e}")
 

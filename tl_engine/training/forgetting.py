@@ -50,7 +50,8 @@ class Forgetting:
         self.x = to_model_input(probe_photos(), cfg.resolution, bspec.mean, bspec.std).to(
             device, memory_format=torch.channels_last)
         self.head = imagenet_head(cfg.backbone).to(device)
-        untouched = build(cfg.backbone, 2, pretrained=True).to(device, memory_format=torch.channels_last)
+        # build() reads the ImageNet weights from the installed package (sha256-checked): never a download
+        untouched = build(cfg.backbone, 2).to(device, memory_format=torch.channels_last)
         self.stats = [(m.running_mean, m.running_var) for m in _norms(untouched)]
         self.reference = self._labels(untouched)
 

@@ -67,9 +67,10 @@ def main() -> None:
     snap = jobs.current("race")
     extra = seeds.active(snap)  # "▷ Race 3 seeds": the same race's extra seeds, still queued or running
     active = bool(snap and snap.status in jobs.ACTIVE) or extra is not None
-    # The strip needs torch: its place is filled after the cheap parts are drawn. While a race runs it goes
-    # below the live chart, so that the curves are on a 1280 x 720 projector screen without scrolling.
-    strip_slot = None if active else st.empty()
+    # The strip needs torch: its place is filled after the cheap parts are drawn. Once a race is on the page
+    # (running, or finished: the finish is what the class looks at) it goes below the live chart, so that the
+    # curves stay on a 1280 x 720 projector screen without scrolling and do not jump down when the race ends.
+    strip_slot = None if snap is not None or extra is not None else st.empty()
     if strip_slot is not None:
         strip_slot.caption("Counting the parameters of each stage…")
     c1.button(train_label(len(cfg.strategies)), type="primary", disabled=active, on_click=jobs.start_race, args=(cfg,),

@@ -1,6 +1,7 @@
 """Benchmarks (`make bench`): each script measures one target and writes its figures to benchmarks/results/."""
 
 import json
+import platform
 from pathlib import Path
 
 
@@ -10,3 +11,14 @@ def write_results(path: str | Path, out: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     print(f"wrote {path}")
+
+
+def cpu() -> dict:
+    """The CPU a figure came from: its model and the kernel path torch picked (e.g. AVX512). Float sums, and so a
+    scratch curve, differ between kernel paths (results/float_order.json); platform.processor() is empty on Linux."""
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    return {"model": model, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}

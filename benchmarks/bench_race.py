@@ -27,7 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import write_results
+from benchmarks import cpu, write_results
 from tl_engine.config import STRATEGY_NAMES, RunConfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -173,7 +173,7 @@ def main() -> int:
     out = report(engine, textbook)
     out["config"] = base.to_dict()
     out["quick"] = a.quick
-    out["machine"] = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+    out["machine"] = {"platform": platform.platform(), "cpu": cpu(), "cpus": os.cpu_count(),
                       "device": engine[0]["device"], "when": time.strftime("%Y-%m-%d %H:%M"),
                       "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")

@@ -18,7 +18,7 @@ from tl_engine.experiments import compare_curves, curves_from_events
 from tl_engine.jobs import JobSnapshot
 from tl_ui import charts, jobs, keys, seeds
 from tl_ui.counters import at_epoch, common_epoch, counters_html, stopped_note
-from tl_ui.forgetting import dip_sentence, forgetting_html
+from tl_ui.forgetting import dip_depth_note, dip_sentence, forgetting_html
 from tl_ui.safe_text import md
 from tl_ui.style import color, plural
 
@@ -145,7 +145,7 @@ def show_result(snap: JobSnapshot) -> None:
     plot(charts.summary_figure(summary), key="summary_chart")
     dip = dip_sentence(snap.events, snap.cfg.test_size)
     if dip:
-        st.caption(dip + f" One seed: **▷ Race {seeds.SEEDS} seeds** shows whether it repeats.")
+        st.caption(f"{dip} {dip_depth_note()} One seed: **▷ Race {seeds.SEEDS} seeds** shows whether it repeats.")
     full = snap.result.summary if snap.result is not None else {}
     if any(r.imagenet_agreement is not None for r in full.values()):
         cfg = snap.cfg

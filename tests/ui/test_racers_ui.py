@@ -4,6 +4,7 @@ the accuracy-vs-agreement table and the start button's words (pure functions, no
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -160,3 +161,22 @@ def test_the_page_names_fine_tunes_dip_and_what_head_first_did():
     calm = [ev("finetune", i + 1, a) for i, a in enumerate([0.634, 0.643, 0.807, 0.829])]
     assert dip_sentence(calm, 1000) == ""  # no drop at all
     assert dip_sentence([ev("finetune", 1, 0.70), ev("finetune", 2, 0.68)], 1000) == ""  # within noise (±4.1)
+
+
+def test_the_dip_depth_note_quotes_the_float_order_benchmark():
+    """The page's numbers on how a dip's depth moves between 1 and 2 threads are results/float_order.json's."""
+    import json
+
+    from tl_ui.forgetting import DIP_BY_THREADS, FINAL_BY_THREADS, dip_depth_note
+
+    d = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "float_order.json").read_text())
+
+    def worst(c: list[float]) -> float:
+        return round(100 * max(a - b for a, b in zip(c, c[1:])), 1)
+
+    runs = {(r["seed"], r["threads"]): r["curves"]["finetune"] for r in d["runs"]}
+    pairs = [(worst(runs[s, 1]), worst(runs[s, 2])) for s in sorted({s for s, _ in runs})]
+    assert max(pairs, key=lambda p: abs(p[0] - p[1])) == DIP_BY_THREADS
+    assert max(d["gaps"]["finetune"]["final_gap_points"]) == FINAL_BY_THREADS
+    assert d["repeat_identical"]  # the same seed and thread count again: the same curves, bit for bit
+    assert "7.2 or 15.2 points" in dip_depth_note() and "within 0.6 points" in dip_depth_note()

@@ -18,7 +18,7 @@ def cpu() -> dict:
     scratch curve, differ between kernel paths (results/float_order.json); platform.processor() is empty on Linux."""
     import torch
 
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    model = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), platform.processor())
     return {"model": model, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}

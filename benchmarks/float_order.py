@@ -23,12 +23,13 @@ from tl_engine.config import RunConfig
 
 OUT = Path(__file__).parent / "results" / "float_order.json"
 STRATEGIES = ("scratch", "frozen", "finetune")
+BASE = replace(RunConfig(), device="cpu", strategies=STRATEGIES)
 
 
 def curves(seed: int, threads: int) -> dict[str, list[float]]:
     from tl_engine.training import Race
 
-    race = Race(replace(RunConfig(), seed=seed, device="cpu", strategies=STRATEGIES), threads=threads)
+    race = Race(replace(BASE, seed=seed), threads=threads)
     list(race)
     return {s: [e.test_acc for e in race.result().epochs if e.strategy == s] for s in STRATEGIES}
 
@@ -37,23 +38,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.float_order")
     p.add_argument("--seeds", type=int, default=3)
     a = p.parse_args(argv)
-    t0, runs = time.time(), []
+    t0, runs, by = time.time(), [], {}
     for seed in range(a.seeds):
         for threads in (1, 2):
-            runs.append({"seed": seed, "threads": threads, "curves": curves(seed, threads)})
+            by[seed, threads] = curves(seed, threads)
+            runs.append({"seed": seed, "threads": threads, "curves": by[seed, threads]})
             print(runs[-1], flush=True)
-    repeat = curves(a.seeds - 1, 2)  # the same seed and thread count again
-    same = repeat == next(r["curves"] for r in runs if r["seed"] == a.seeds - 1 and r["threads"] == 2)
+    same = curves(a.seeds - 1, 2) == by[a.seeds - 1, 2]  # the same seed and thread count again
     gaps = {}
     for s in STRATEGIES:
-        pairs = [(next(r["curves"][s] for r in runs if r["seed"] == seed and r["threads"] == 1),
-                  next(r["curves"][s] for r in runs if r["seed"] == seed and r["threads"] == 2))
-                 for seed in range(a.seeds)]
+        pairs = [(by[seed, 1][s], by[seed, 2][s]) for seed in range(a.seeds)]
         gaps[s] = {"max_epoch_gap_points": round(100 * max(abs(x - y) for one, two in pairs
                                                               for x, y in zip(one, two)), 1),
                    "final_gap_points": [round(100 * abs(one[-1] - two[-1]), 1) for one, two in pairs]}
-    write_results(OUT, {"config": replace(RunConfig(), device="cpu", strategies=STRATEGIES).to_dict(),
-                        "runs": runs, "repeat_seed": a.seeds - 1, "repeat_identical": same, "gaps": gaps,
+    write_results(OUT, {"config": BASE.to_dict(), "runs": runs, "repeat_seed": a.seeds - 1,
+                        "repeat_identical": same, "gaps": gaps,
                         "machine": {"platform": platform.platform(), "cpu": cpu(),
                                     "when": time.strftime("%Y-%m-%d %H:%M"), "seconds": round(time.time() - t0)}})
     print(gaps, "repeat identical:", same)

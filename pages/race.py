@@ -70,7 +70,7 @@ def main() -> None:
     # The strip needs torch: its place is filled after the cheap parts are drawn. Once a race is on the page
     # (running, or finished: the finish is what the class looks at) it goes below the live chart, so that the
     # curves stay on a 1280 x 720 projector screen without scrolling and do not jump down when the race ends.
-    strip_slot = None if snap is not None or extra is not None else st.empty()
+    strip_slot = None if snap is not None else st.empty()  # extra seeds imply a race
     if strip_slot is not None:
         strip_slot.caption("Counting the parameters of each stage…")
     c1.button(train_label(len(cfg.strategies)), type="primary", disabled=active, on_click=jobs.start_race, args=(cfg,),
